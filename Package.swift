@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// The keypoints package: a MobileNet keypoint trainer on oneDNN, with one target per job
+// (C shims -> Compute -> Model -> Data -> CLI); see README.md and ../shared/DESIGN.md.
+import PackageDescription
+
+let package = Package(
+    name: "keypoints",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "keypoints", targets: ["KeypointsCLI"]),
+        .library(name: "KeypointsModel", targets: ["Model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, each behind one tiny system-library target.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        // Tensors and oneDNN primitives, forward and backward. Knows nothing of keypoints.
+        .target(name: "Compute", dependencies: ["CDNNL"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // MobileNetV1, keypoint head, losses, optimizers, schedules, saved models, training loop.
+        .target(name: "Model", dependencies: ["Compute"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Datasets: for now the generated synthetic set used by the demo and tests.
+        .target(name: "Data", dependencies: []),
+        // The `keypoints` command line: parses arguments and wires the layers together.
+        .executableTarget(name: "KeypointsCLI", dependencies: [
+            "Compute", "Model", "Data",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "Data", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

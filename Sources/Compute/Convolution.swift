@@ -1,0 +1,162 @@
+// 2-D convolution (standard and depthwise) on oneDNN, forward and backward.
+internal import CDNNL
+
+/// Where a convolution pads its input: rows on top/bottom and columns left/right (pixels).
+public struct Padding: Sendable, Equatable {
+    public var top: Int, left: Int, bottom: Int, right: Int
+
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        self.top = top; self.left = left; self.bottom = bottom; self.right = right
+    }
+
+    /// The same padding on every side.
+    public static func symmetric(_ p: Int) -> Padding { Padding(top: p, left: p, bottom: p, right: p) }
+
+    /// Keras MobileNet's padding: "same" for stride 1, and for stride 2 `ZeroPadding2D(((0,1),(0,1)))`
+    /// followed by a "valid" convolution (TensorFlow-style asymmetric padding, extra row/column at the end).
+    public static func keras(kernel: Int, stride: Int) -> Padding {
+        if stride == 1 { return .symmetric((kernel - 1) / 2) }
+        // TensorFlow "same" on an even input: total padding kernel - stride, the extra pixel at the end.
+        let total = max(kernel - stride, 0)
+        return Padding(top: total / 2, left: total / 2, bottom: total - total / 2, right: total - total / 2)
+    }
+}
+
+/// Shape of a convolution: channels, square kernel, stride, padding and groups
+/// (`groups == inChannels == outChannels` is a depthwise convolution).
+public struct ConvolutionGeometry: Sendable, Equatable {
+    public var inChannels: Int, outChannels: Int, kernel: Int, stride: Int
+    public var padding: Padding
+    public var groups: Int
+
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Padding, groups: Int = 1) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels must divide into groups")
+        self.inChannels = inChannels; self.outChannels = outChannels; self.kernel = kernel
+        self.stride = stride; self.padding = padding; self.groups = groups
+    }
+
+    /// Weight shape in the flat buffer: [O, I/groups, KH, KW] (PyTorch's layout).
+    public var weightShape: [Int] { [outChannels, inChannels / groups, kernel, kernel] }
+    public var weightCount: Int { weightShape.reduce(1, *) }
+
+    /// Output [N, O, OH, OW] for input [N, I, H, W].
+    public func outputDims(for x: [Int]) -> [Int] {
+        let oh = (x[2] + padding.top + padding.bottom - kernel) / stride + 1
+        let ow = (x[3] + padding.left + padding.right - kernel) / stride + 1
+        return [x[0], outChannels, oh, ow]
+    }
+
+    /// Multiply-adds per image for input spatial size `h` x `w`.
+    public func multiplyAdds(h: Int, w: Int) -> Int {
+        let o = outputDims(for: [1, inChannels, h, w])
+        return o[2] * o[3] * outChannels * (inChannels / groups) * kernel * kernel
+    }
+
+    func plainWeightsDesc() throws -> MemoryDesc {
+        if groups == 1 { return try MemoryDesc(weightShape, dnnl_oihw) }
+        return try MemoryDesc([groups, outChannels / groups, inChannels / groups, kernel, kernel], dnnl_goihw)
+    }
+    func anyWeightsDesc() throws -> MemoryDesc {
+        if groups == 1 { return try MemoryDesc(weightShape, dnnl_format_tag_any) }
+        return try MemoryDesc([groups, outChannels / groups, inChannels / groups, kernel, kernel], dnnl_format_tag_any)
+    }
+}
+
+/// A bias-free 2-D convolution. Input [N, I, H, W] in `inputLayout`; output [N, O, OH, OW] in nChw8c.
+/// Weights [O, I/groups, K, K] live in the flat parameter buffer.
+public final class Convolution2D: Layer {
+    public let geometry: ConvolutionGeometry
+    public var computesInputGradient = true
+    public var computesParameterGradients = true
+    private let weights: ParameterSlice
+    private let engine: Engine
+    private var states: [[Int]: State] = [:]
+    private var last: (state: State, input: Tensor)?
+
+    /// Primitives and buffers for one input shape, created on first use and kept.
+    private final class State {
+        let forward: Primitive
+        let output: Tensor
+        let weights: PrimitiveWeights
+        var backwardData: (Primitive, Tensor)?
+        var backwardWeights: (Primitive, PrimitiveGradients)?
+        init(forward: Primitive, output: Tensor, weights: PrimitiveWeights) {
+            self.forward = forward; self.output = output; self.weights = weights
+        }
+    }
+
+    public init(_ geometry: ConvolutionGeometry, weights: ParameterSlice, engine: Engine = .cpu) {
+        precondition(weights.count == geometry.weightCount, "weight slice has \(weights.count), needs \(geometry.weightCount)")
+        self.geometry = geometry
+        self.weights = weights
+        self.engine = engine
+    }
+
+    public func outputDims(for input: [Int]) -> [Int] { geometry.outputDims(for: input) }
+
+    private var strides: [Int64] { dimsTuple([geometry.stride, geometry.stride]) }
+    private var padL: [Int64] { dimsTuple([geometry.padding.top, geometry.padding.left]) }
+    private var padR: [Int64] { dimsTuple([geometry.padding.bottom, geometry.padding.right]) }
+
+    private func state(for x: Tensor) throws -> State {
+        if let s = states[x.dims], s.forward.desc(dnnl_query_src_md) == x.desc { return s }
+        let outDims = geometry.outputDims(for: x.dims)
+        var src = x.desc.raw
+        var w = try geometry.anyWeightsDesc().raw
+        var dst = try MemoryDesc(outDims, dnnl_nChw8c).raw
+        var st = strides, pl = padL, pr = padR
+        let fwd = try makePrimitive(engine, dnnl_convolution_desc_t(), what: "convolution forward \(geometry)") {
+            dnnl_convolution_forward_desc_init($0, dnnl_forward_training, dnnl_convolution_direct,
+                                               &src, &w, nil, &dst, &st, &pl, &pr)
+        }
+        let pw = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.values,
+                                      preferred: fwd.desc(dnnl_query_weights_md))
+        let s = State(forward: fwd, output: try Tensor(outDims, layout: .nChw8c, engine: engine), weights: pw)
+        states[x.dims] = s
+        return s
+    }
+
+    /// y = conv(x, W). Output is owned by the layer.
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        precondition(x.dims[1] == geometry.inChannels, "convolution expects \(geometry.inChannels) channels, got \(x.dims)")
+        let s = try state(for: x)
+        let w = try s.weights.prepare()
+        try s.forward.execute([(Arg.src, x.memory), (Arg.weights, w), (Arg.dst, s.output.memory)])
+        last = (s, x)
+        return s.output
+    }
+
+    /// dW = conv_bwd_weights(x, dy) written to the gradient slice; returns dx = conv_bwd_data(dy, W).
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard let (s, x) = last else { throw ComputeError("Convolution2D.backward called before forward") }
+        precondition(dy.desc == s.output.desc, "convolution backward expects dy like its output \(s.output.dims)")
+        var st = strides, pl = padL, pr = padR
+        if computesParameterGradients {
+            if s.backwardWeights == nil {
+                var src = x.desc.raw, dw = try geometry.anyWeightsDesc().raw, ddst = dy.desc.raw
+                let p = try makePrimitive(engine, dnnl_convolution_desc_t(), hint: s.forward,
+                                          what: "convolution backward weights \(geometry)") {
+                    dnnl_convolution_backward_weights_desc_init($0, dnnl_convolution_direct, &src, &dw, nil, &ddst, &st, &pl, &pr)
+                }
+                let g = try PrimitiveGradients(engine, plain: try geometry.plainWeightsDesc(), gradients: weights.gradients,
+                                               preferred: p.desc(dnnl_query_diff_weights_md))
+                s.backwardWeights = (p, g)
+            }
+            let (p, g) = s.backwardWeights!
+            try p.execute([(Arg.src, x.memory), (Arg.diffDst, dy.memory), (Arg.diffWeights, g.target)])
+            try g.deliver()
+        }
+        guard computesInputGradient else { return nil }
+        if s.backwardData == nil {
+            var dsrc = x.desc.raw, w = s.weights.current.desc.raw, ddst = dy.desc.raw
+            let p = try makePrimitive(engine, dnnl_convolution_desc_t(), hint: s.forward,
+                                      what: "convolution backward data \(geometry)") {
+                dnnl_convolution_backward_data_desc_init($0, dnnl_convolution_direct, &dsrc, &w, &ddst, &st, &pl, &pr)
+            }
+            s.backwardData = (p, try Tensor(x.dims, layout: x.layout, engine: engine))
+        }
+        let (p, dx) = s.backwardData!
+        try p.execute([(Arg.diffDst, dy.memory), (Arg.weights, s.weights.current), (Arg.diffSrc, dx.memory)])
+        return dx
+    }
+}

@@ -1,0 +1,42 @@
+// The CPU engine and execution stream every primitive runs on, and the thread-count control.
+internal import CDNNL
+
+/// Owns oneDNN's CPU engine and one in-order stream. Create one per process (``Engine/cpu``).
+public final class Engine: @unchecked Sendable {
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+
+    /// The process-wide CPU engine.
+    public static let cpu: Engine = {
+        do { return try Engine() } catch { fatalError("cannot create the oneDNN CPU engine: \(error)") }
+    }()
+
+    private init() throws {
+        var e: dnnl_engine_t?
+        try check(dnnl_engine_create(&e, dnnl_cpu, 0), "engine_create(cpu)")
+        engine = e!
+        var s: dnnl_stream_t?
+        try check(dnnl_stream_create(&s, engine, dnnl_stream_default_flags.rawValue), "stream_create")
+        stream = s!
+    }
+
+    deinit {
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+
+    /// Sets how many OpenMP threads oneDNN kernels use in this process.
+    public static func setThreads(_ count: Int) { omp_set_num_threads(Int32(max(1, count))) }
+
+    /// The number of threads oneDNN kernels will use.
+    public static var threads: Int { Int(omp_get_max_threads()) }
+
+    /// The oneDNN library version, e.g. "2.6.3".
+    public static var libraryVersion: String {
+        guard let v = dnnl_version() else { return "unknown" }
+        return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.patch)"
+    }
+
+    /// Blocks until every submitted primitive has finished.
+    func wait() { dnnl_stream_wait(stream) }
+}

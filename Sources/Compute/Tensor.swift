@@ -1,0 +1,75 @@
+// Activation tensors: a shape, a layout (plain or oneDNN-blocked) and an owned, aligned buffer.
+internal import CDNNL
+
+/// Physical layout of an activation tensor.
+public enum Layout: Sendable, Equatable {
+    /// Plain [N, C, H, W], row-major.
+    case nchw
+    /// oneDNN's blocked layout [N, C/8, H, W, 8]: channels padded to a multiple of 8.
+    /// Activations stay in this layout from the first convolution to the pooling layer.
+    case nChw8c
+    /// Plain [N, C] (features after pooling).
+    case nc
+
+    var tag: dnnl_format_tag_t {
+        switch self {
+        case .nchw: return dnnl_nchw
+        case .nChw8c: return dnnl_nChw8c
+        case .nc: return dnnl_nc
+        }
+    }
+    var plain: Layout { self == .nc ? .nc : .nchw }
+}
+
+/// An f32 tensor in a given layout. Shapes are [N, C, H, W] for 4-D layouts and [N, C] for `.nc`,
+/// whatever the physical layout. Layers own their output tensors and reuse them between calls.
+public final class Tensor {
+    public let dims: [Int]
+    public let layout: Layout
+    let memory: Memory
+    let engine: Engine
+
+    /// A zeroed tensor of `dims` in `layout`.
+    public init(_ dims: [Int], layout: Layout, engine: Engine = .cpu) throws {
+        precondition(dims.count == (layout == .nc ? 2 : 4), "dims \(dims) do not fit layout \(layout)")
+        self.dims = dims
+        self.layout = layout
+        self.engine = engine
+        memory = try Memory(engine, try MemoryDesc(dims, layout.tag))
+    }
+
+    /// Number of logical elements (padding excluded).
+    public var count: Int { dims.reduce(1, *) }
+    public var batch: Int { dims[0] }
+    var desc: MemoryDesc { memory.desc }
+
+    /// The raw buffer; only meaningful element by element for plain layouts.
+    public var data: UnsafeMutablePointer<Float> { memory.floats }
+
+    /// Fills the tensor from values in the plain layout ([N,C,H,W] or [N,C]), reordering if blocked.
+    public func load(plain values: [Float]) throws {
+        precondition(values.count == count, "expected \(count) values, got \(values.count)")
+        if layout == layout.plain {
+            values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+            return
+        }
+        let staging = try Tensor(dims, layout: layout.plain, engine: engine)
+        try staging.load(plain: values)
+        try staging.reorder(into: self)
+    }
+
+    /// The values in the plain layout ([N,C,H,W] or [N,C]).
+    public func plain() throws -> [Float] {
+        if layout == layout.plain { return Array(UnsafeBufferPointer(start: data, count: count)) }
+        let staging = try Tensor(dims, layout: layout.plain, engine: engine)
+        try reorder(into: staging)
+        return try staging.plain()
+    }
+
+    /// Copies this tensor into `other` (same dims, any layout).
+    public func reorder(into other: Tensor) throws {
+        precondition(dims == other.dims, "reorder \(dims) into \(other.dims)")
+        try Primitive(engine, reorderFrom: desc, to: other.desc)
+            .execute([(Arg.src, memory), (Arg.dst, other.memory)])
+    }
+}

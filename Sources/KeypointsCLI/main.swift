@@ -1,0 +1,2 @@
+import Compute
+print(Engine.libraryVersion)
