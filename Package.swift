@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["Compute"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Datasets: for now the generated synthetic set used by the demo and tests.
-        .target(name: "Data", dependencies: []),
+        .target(name: "Data", dependencies: ["Compute"]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [
             "Compute", "Model", "Data",

@@ -1,0 +1,120 @@
+// `keypoints bench`: training and inference throughput of the full model, with a per-layer profile.
+import ArgumentParser
+import Compute
+import Foundation
+import Model
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training images/s and inference latency/throughput (prints JSON lines too).",
+        discussion: """
+        The model matches ../shared/anchors/torch_mobilenet_bench.py: MobileNetV1 alpha 1.0, 224x224,
+        GAP -> Dense(1024, ReLU) -> Dropout(0.5) -> Dense(8), MSE, Adam lr 1e-4. Random inputs.
+        """)
+
+    @OptionGroup var compute: ComputeOptions
+    @Option(help: "train, infer or all.")
+    var mode: String = "all"
+    @Option(help: "Training batch size.")
+    var batch: Int = 32
+    @Option(name: .customLong("input-size")) var inputSize: Int = 224
+    @Option var alpha: Double = 1.0
+    @Option(help: "Untimed steps first.") var warmup: Int = 3
+    @Option(help: "Timed steps (the median is reported).") var steps: Int = 10
+    @Flag(help: "Print where the time goes, layer by layer (forward and backward).") var profile = false
+
+    func run() throws {
+        Engine.setThreads(compute.threads)
+        let config = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize),
+                                 head: RegressionHeadConfig(hidden: 1024, dropout: 0.5), keypoints: 4)
+        let network = try KeypointNetwork(config)
+        Initializer.he.initialise(network.store, seed: 0)
+        print("oneDNN \(Engine.libraryVersion), \(Engine.threads) thread(s), MobileNetV1 alpha \(alpha) \(inputSize)px, "
+              + "\(network.store.layout.parameterCount) parameters, \(network.store.layout.statisticCount) BN statistics")
+        if mode == "train" || mode == "all" { try benchTraining(network) }
+        if mode == "infer" || mode == "all" {
+            try benchInference(network, batch: 1)
+            try benchInference(network, batch: batch)
+        }
+    }
+
+    private func randomBatch(_ n: Int, seed: UInt64) -> KeypointBatch {
+        var rng = SplitMix64(seed: seed)
+        let images = (0..<(n * 3 * inputSize * inputSize)).map { _ in rng.nextUnit() * 2 - 1 }
+        let targets = (0..<(n * 8)).map { _ in rng.nextUnit() }
+        return KeypointBatch(images: images, targets: targets, mask: [Float](repeating: 1, count: n * 4), count: n)
+    }
+
+    private func benchTraining(_ network: KeypointNetwork) throws {
+        var tc = TrainingConfig()
+        tc.learningRate = 1e-4
+        let trainer = Trainer(network: network, config: tc)
+        let b = randomBatch(batch, seed: 1)
+        var times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            if profile && i == warmup { network.profile = [] }
+            let t0 = Date()
+            _ = try trainer.trainStep(b, epoch: 0)
+            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+        }
+        let med = median(times)
+        print(String(format: "train: batch %d, median step %.3f s, %.2f images/s (min %.2f, max %.2f)",
+                     batch, med, Double(batch) / med, Double(batch) / times.max()!, Double(batch) / times.min()!))
+        emit(["bench": "keypoints_train", "threads": Engine.threads, "batch": batch, "steps": steps,
+              "step_s_median": med, "img_s_median": Double(batch) / med])
+        if let p = network.profile {
+            printProfile(p, steps: steps, stepTime: med)
+            network.profile = nil
+        }
+    }
+
+    private func benchInference(_ network: KeypointNetwork, batch n: Int) throws {
+        let b = randomBatch(n, seed: 2)
+        let x = try network.input(batch: n)
+        try x.load(plain: b.images)
+        var times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = Date()
+            _ = try network.forward(x, mode: .inference).plain()
+            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+        }
+        let med = median(times)
+        print(String(format: "infer: batch %d, median %.2f ms, %.2f images/s", n, med * 1000, Double(n) / med))
+        emit(["bench": "keypoints_infer", "threads": Engine.threads, "batch": n, "steps": steps,
+              "latency_ms_median": med * 1000, "img_s_median": Double(n) / med])
+    }
+
+    private func printProfile(_ profile: [LayerTime], steps: Int, stepTime: Double) {
+        let total = profile.reduce(0) { $0 + $1.forward + $1.backward } / Double(steps)
+        print(String(format: "profile (ms per step; layers sum to %.0f ms of a %.0f ms step):", total * 1000, stepTime * 1000))
+        var groups: [String: Double] = [:]
+        for l in profile {
+            let f = l.forward / Double(steps) * 1000, b = l.backward / Double(steps) * 1000
+            print(String(format: "  %-18@ fwd %7.2f  bwd %7.2f", l.name, f, b))
+            groups[kind(l.name), default: 0] += f + b
+        }
+        print("by kind:")
+        for (k, ms) in groups.sorted(by: { $0.value > $1.value }) {
+            print(String(format: "  %-22@ %7.1f ms  %5.1f%%", k, ms, 100 * ms / (total * 1000)))
+        }
+    }
+
+    private func kind(_ name: String) -> String {
+        if name.hasSuffix("_bn") { return "batch norm" }
+        if name.hasSuffix("_relu") { return "relu/relu6" }
+        if name.hasPrefix("conv_pw") { return "1x1 convolution" }
+        if name.hasPrefix("conv_dw") { return "depthwise convolution" }
+        if name == "conv1" { return "first convolution" }
+        return "head"
+    }
+
+    private func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    private func emit(_ fields: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]),
+           let line = String(data: data, encoding: .utf8) { print(line) }
+    }
+}

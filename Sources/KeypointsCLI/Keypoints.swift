@@ -1,0 +1,21 @@
+// The `keypoints` command: configuration only; each job is a subcommand.
+import ArgumentParser
+
+@main
+struct Keypoints: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keypoints",
+        abstract: "Train MobileNet to find keypoints in images (oneDNN on the CPU).",
+        version: "0.1.0",
+        subcommands: [Train.self, Bench.self])
+}
+
+/// Flags every compute-heavy command shares.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "oneDNN threads in this process (one worker process per core uses a machine best).")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+}

@@ -1,0 +1,93 @@
+// Command-line flags that choose the network and how it is trained, turned into library configs.
+import ArgumentParser
+import Model
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0.")
+    var alpha: Double = 1.0
+    @Option(name: .customLong("input-size"), help: "Square network input in pixels, a multiple of 32 from 96 to 224.")
+    var inputSize: Int = 224
+    @Option(help: "Units of the head's hidden Dense layer.")
+    var hidden: Int = 1024
+    @Option(help: "Dropout rate before the output layer.")
+    var dropout: Float = 0.2
+    @Option(name: .customLong("init"), help: "Weight initialiser: he, glorot or torch.")
+    var initializer: Initializer = .he
+
+    func config(keypoints: Int, names: [String]) throws -> ModelConfig {
+        let c = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize),
+                            head: RegressionHeadConfig(hidden: hidden, dropout: dropout),
+                            keypoints: keypoints, keypointNames: names)
+        do { try c.validate() } catch let e as ModelError { throw ValidationError(e.description) }
+        return c
+    }
+}
+
+extension Initializer: ExpressibleByArgument {}
+
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Passes over the training set.")
+    var epochs: Int = 30
+    @Option(name: .customLong("batch-size"), help: "Images per optimizer step.")
+    var batchSize: Int = 32
+    @Option(name: .customLong("lr"), help: "Base learning rate.")
+    var learningRate: Float = 1e-3
+    @Option(help: "adam, adamw or sgd.")
+    var optimizer: String = "adam"
+    @Option(help: "Momentum for sgd.")
+    var momentum: Float = 0.9
+    @Flag(help: "Nesterov momentum for sgd.")
+    var nesterov = false
+    @Option(name: .customLong("weight-decay"), help: "Weight decay on convolution and dense weights.")
+    var weightDecay: Float = 0
+    @Option(help: "Learning-rate schedule: constant, step or cosine.")
+    var schedule: String = "cosine"
+    @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps for the cosine schedule.")
+    var warmupSteps: Int = 50
+    @Option(name: .customLong("step-every"), help: "For the step schedule: multiply by --gamma every N steps.")
+    var stepEvery: Int = 1000
+    @Option(help: "For the step schedule: the factor.")
+    var gamma: Float = 0.1
+    @Option(help: "Loss: mse, l1, smooth-l1 or wing.")
+    var loss: String = "mse"
+    @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this (0 = off).")
+    var clipNorm: Float = 0
+    @Option(name: .customLong("freeze-backbone-epochs"), help: "Train only the head for this many epochs first.")
+    var freezeBackboneEpochs: Int = 0
+    @Option(name: .customLong("fine-tune-factor"), help: "Learning-rate factor once the backbone is unfrozen.")
+    var fineTuneFactor: Float = 0.1
+    @Option(help: "Seed for initialisation, data order, augmentation and dropout.")
+    var seed: UInt64 = 0
+
+    func config(inputSize: Int, samples: Int) throws -> TrainingConfig {
+        var c = TrainingConfig()
+        guard epochs >= 1, batchSize >= 1 else { throw ValidationError("--epochs and --batch-size must be at least 1") }
+        guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
+        c.epochs = epochs
+        c.batchSize = batchSize
+        c.learningRate = learningRate
+        c.weightDecay = weightDecay
+        c.clipNorm = clipNorm
+        c.freezeBackboneEpochs = freezeBackboneEpochs
+        c.fineTuneFactor = fineTuneFactor
+        c.seed = seed
+        switch optimizer {
+        case "adam": c.optimizer = .adamDefault
+        case "adamw": c.optimizer = .adamw(beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+        case "sgd": c.optimizer = .sgd(momentum: momentum, nesterov: nesterov)
+        default: throw ValidationError("unknown --optimizer \(optimizer); use adam, adamw or sgd")
+        }
+        let stepsPerEpoch = (samples + batchSize - 1) / batchSize
+        switch schedule {
+        case "constant": c.schedule = .constant
+        case "step": c.schedule = .step(every: stepEvery, gamma: gamma)
+        case "cosine": c.schedule = .cosine(warmup: warmupSteps, total: epochs * stepsPerEpoch, floor: 0.01)
+        default: throw ValidationError("unknown --schedule \(schedule); use constant, step or cosine")
+        }
+        guard let l = Loss.named(loss, inputSize: inputSize) else {
+            throw ValidationError("unknown --loss \(loss); use mse, l1, smooth-l1 or wing")
+        }
+        c.loss = l
+        return c
+    }
+}

@@ -1,0 +1,149 @@
+// The whole keypoint regressor: MobileNetV1 backbone + head over one ParameterStore.
+import Compute
+
+/// Everything that defines a network's shape and its input/output conventions.
+public struct ModelConfig: Sendable, Codable, Equatable {
+    public var backbone: MobileNetV1Config
+    public var head: RegressionHeadConfig
+    /// Number of keypoints K; the network predicts 2K numbers.
+    public var keypoints: Int
+    /// Keypoint names, K of them (`kp1`... when the dataset gives none).
+    public var keypointNames: [String]
+
+    public init(backbone: MobileNetV1Config = .init(), head: RegressionHeadConfig = .init(),
+                keypoints: Int = 4, keypointNames: [String]? = nil) {
+        self.backbone = backbone
+        self.head = head
+        self.keypoints = keypoints
+        self.keypointNames = keypointNames ?? (1...max(keypoints, 1)).map { "kp\($0)" }
+    }
+
+    public func validate() throws {
+        try backbone.validate()
+        guard keypoints >= 1 && keypoints <= 256 else { throw ModelError("keypoints must be 1...256, got \(keypoints)") }
+        guard keypointNames.count == keypoints else {
+            throw ModelError("\(keypointNames.count) keypoint names given for \(keypoints) keypoints")
+        }
+        guard head.hidden >= 1 else { throw ModelError("head hidden units must be at least 1") }
+        guard head.dropout >= 0 && head.dropout < 1 else { throw ModelError("dropout must be in [0, 1), got \(head.dropout)") }
+    }
+
+    /// The tensor layout: backbone tensors first, then the head's.
+    public var layout: ParameterLayout {
+        var layout = ParameterLayout()
+        backbone.declare(in: &layout)
+        head.declare(in: &layout, features: backbone.outputChannels, keypoints: keypoints)
+        return layout
+    }
+}
+
+/// Time spent in one layer, summed over passes (seconds).
+public struct LayerTime: Sendable {
+    public var name: String
+    public var forward: Double = 0
+    public var backward: Double = 0
+}
+
+/// MobileNetV1 + keypoint head. Input [N, 3, S, S] plain NCHW, pixels scaled to [-1, 1];
+/// output [N, 2K] normalised coordinates (x, y in [0, 1] of the input frame).
+public final class KeypointNetwork {
+    public let config: ModelConfig
+    public let store: ParameterStore
+    public let backbone: MobileNetV1
+    public let head: any KeypointHead
+    let engine: Engine
+    private var inputs: [Int: Tensor] = [:]
+    private var predictionGradients: [Int: Tensor] = [:]
+    /// When set, forward and backward add each layer's time here (for `keypoints bench --profile`).
+    public var profile: [LayerTime]?
+
+    /// Builds the network over freshly allocated (zeroed) buffers; call an ``Initializer`` or load weights next.
+    public init(_ config: ModelConfig, engine: Engine = .cpu) throws {
+        try config.validate()
+        self.config = config
+        self.engine = engine
+        store = ParameterStore(config.layout)
+        backbone = try MobileNetV1(config.backbone, store: store, engine: engine)
+        head = try RegressionHead(config.head, features: config.backbone.outputChannels,
+                                  keypoints: config.keypoints, store: store, engine: engine)
+    }
+
+    /// All layers in order: backbone then head.
+    public var layers: [NamedLayer] { backbone.layers + head.layers }
+
+    /// True while the backbone is frozen: its BN uses running statistics, it gets no gradients, and
+    /// backward stops at the head.
+    public var backboneFrozen = false {
+        didSet {
+            head.propagatesToBackbone = !backboneFrozen
+            for l in backbone.layers { l.layer.computesParameterGradients = !backboneFrozen }
+        }
+    }
+
+    /// The (reused) input tensor for batch size `n`: fill it with [N, 3, S, S] values in [-1, 1].
+    public func input(batch n: Int) throws -> Tensor {
+        if let t = inputs[n] { return t }
+        let s = config.backbone.inputSize
+        let t = try Tensor([n, 3, s, s], layout: .nchw, engine: engine)
+        inputs[n] = t
+        return t
+    }
+
+    /// Predictions [N, 2K] for `x`. In training mode the backbone still infers while frozen.
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        let backboneMode: Mode = backboneFrozen ? .inference : mode
+        var h = x
+        for (i, l) in backbone.layers.enumerated() {
+            h = try timed(i, forward: true) { try l.layer.forward(h, mode: backboneMode) }
+        }
+        var out = h
+        let base = backbone.layers.count
+        for (j, l) in head.layers.enumerated() {
+            out = try timed(base + j, forward: true) { try l.layer.forward(out, mode: mode) }
+        }
+        return out
+    }
+
+    /// Back-propagates dLoss/dPredictions [N, 2K] (plain, row-major) and writes every trainable
+    /// parameter's gradient into `store.gradients` (frozen parameters keep their old values).
+    public func backward(_ dPredictions: [Float]) throws {
+        let n = dPredictions.count / (2 * config.keypoints)
+        if predictionGradients[n] == nil {
+            predictionGradients[n] = try Tensor([n, 2 * config.keypoints], layout: .nc, engine: engine)
+        }
+        let dy = predictionGradients[n]!
+        try dy.load(plain: dPredictions)
+        var d: Tensor? = dy
+        let base = backbone.layers.count
+        for (j, l) in head.layers.enumerated().reversed() {
+            guard let g = d else { return }
+            d = try timed(base + j, forward: false) { try l.layer.backward(g) }
+        }
+        for (i, l) in backbone.layers.enumerated().reversed() {
+            guard let g = d else { return }
+            d = try timed(i, forward: false) { try l.layer.backward(g) }
+        }
+    }
+
+    private func timed(_ index: Int, forward: Bool, _ body: () throws -> Tensor?) throws -> Tensor? {
+        guard profile != nil else { return try body() }
+        let start = ContinuousClock.now
+        let result = try body()
+        let elapsed = start.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if profile!.count != layers.count { profile = layers.map { LayerTime(name: $0.name) } }
+        if forward { profile![index].forward += seconds } else { profile![index].backward += seconds }
+        return result
+    }
+
+    private func timed(_ index: Int, forward: Bool, _ body: () throws -> Tensor) throws -> Tensor {
+        try timed(index, forward: forward) { () throws -> Tensor? in try body() }!
+    }
+
+    /// Convenience: predictions for a plain [N, 3, S, S] array, as a plain [N, 2K] array.
+    public func predict(_ images: [Float], batch n: Int) throws -> [Float] {
+        let x = try input(batch: n)
+        try x.load(plain: images)
+        return try forward(x, mode: .inference).plain()
+    }
+}

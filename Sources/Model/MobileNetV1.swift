@@ -1,0 +1,117 @@
+// MobileNetV1 backbone built layer for layer as Keras' `keras.applications.MobileNet` builds it.
+// Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications", 2017.
+import Compute
+
+/// Architecture of the backbone: width multiplier alpha and square input size.
+///
+/// Keras layer names are kept in our dotted names so ImageNet weights map one to one:
+/// `conv1` (3x3/2 full convolution) -> `conv1_bn` -> `conv1_relu` (ReLU6), then for block i = 1...13:
+/// `conv_dw_i` (3x3 depthwise, stride s_i) -> `conv_dw_i_bn` -> `conv_dw_i_relu`,
+/// `conv_pw_i` (1x1) -> `conv_pw_i_bn` -> `conv_pw_i_relu`.
+/// Stride-2 layers pad with `ZeroPadding2D(((0,1),(0,1)))` (`conv1_pad`, `conv_pad_i`) then a valid
+/// convolution; stride-1 layers use "same" padding. No convolution has a bias; BN epsilon is 1e-3.
+public struct MobileNetV1Config: Sendable, Codable, Equatable {
+    public var alpha: Double
+    public var inputSize: Int
+
+    public static let alphas: [Double] = [0.25, 0.5, 0.75, 1.0]
+
+    public init(alpha: Double = 1.0, inputSize: Int = 224) {
+        self.alpha = alpha
+        self.inputSize = inputSize
+    }
+
+    /// Checks alpha and input size; the message says what is allowed.
+    public func validate() throws {
+        guard Self.alphas.contains(alpha) else {
+            throw ModelError("alpha \(alpha) is not supported; use one of 0.25, 0.5, 0.75, 1.0")
+        }
+        guard inputSize % 32 == 0, (96...224).contains(inputSize) else {
+            throw ModelError("input size \(inputSize) is not supported; use a multiple of 32 from 96 to 224")
+        }
+    }
+
+    /// The paper's Table 1 after the first convolution: (pointwise output channels, depthwise stride).
+    public static let blocks: [(channels: Int, stride: Int)] = [
+        (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+        (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+    ]
+
+    /// Channels after width scaling, as Keras computes them: `int(filters * alpha)`.
+    public func width(_ filters: Int) -> Int { Int(Double(filters) * alpha) }
+
+    /// Channels of the backbone output.
+    public var outputChannels: Int { width(1024) }
+    /// Spatial size of the backbone output (input / 32).
+    public var outputSize: Int { inputSize / 32 }
+}
+
+/// One convolution + BN + ReLU6 unit as named in Keras (`conv1`, `conv_dw_3`, `conv_pw_3`).
+public struct ConvUnit: Sendable {
+    public let name: String
+    public let geometry: ConvolutionGeometry
+}
+
+extension MobileNetV1Config {
+    /// The 27 convolution units in order.
+    public var units: [ConvUnit] {
+        var units: [ConvUnit] = []
+        var channels = width(32)
+        units.append(ConvUnit(name: "conv1", geometry: ConvolutionGeometry(
+            inChannels: 3, outChannels: channels, kernel: 3, stride: 2, padding: .keras(kernel: 3, stride: 2))))
+        for (i, block) in Self.blocks.enumerated() {
+            let id = i + 1
+            units.append(ConvUnit(name: "conv_dw_\(id)", geometry: ConvolutionGeometry(
+                inChannels: channels, outChannels: channels, kernel: 3, stride: block.stride,
+                padding: .keras(kernel: 3, stride: block.stride), groups: channels)))
+            let out = width(block.channels)
+            units.append(ConvUnit(name: "conv_pw_\(id)", geometry: ConvolutionGeometry(
+                inChannels: channels, outChannels: out, kernel: 1, stride: 1, padding: .symmetric(0))))
+            channels = out
+        }
+        return units
+    }
+
+    /// Declares the backbone's tensors: `backbone.<unit>.weight`, `backbone.<unit>_bn.{gamma,beta,
+    /// running_mean,running_var}`.
+    public func declare(in layout: inout ParameterLayout) {
+        for u in units {
+            layout.addParameter("backbone.\(u.name).weight", u.geometry.weightShape, .convolutionWeight)
+            let c = u.geometry.outChannels
+            layout.addParameter("backbone.\(u.name)_bn.gamma", [c], .normScale)
+            layout.addParameter("backbone.\(u.name)_bn.beta", [c], .normShift)
+            layout.addStatistic("backbone.\(u.name)_bn.running_mean", [c], .runningMean)
+            layout.addStatistic("backbone.\(u.name)_bn.running_var", [c], .runningVariance)
+        }
+    }
+}
+
+/// A named layer in the network, for profiles and summaries.
+public struct NamedLayer {
+    public let name: String
+    public let layer: any Layer
+}
+
+/// The backbone's layers: input [N, 3, S, S] plain NCHW in [-1, 1]; output [N, C, S/32, S/32] nChw8c.
+public final class MobileNetV1 {
+    public let config: MobileNetV1Config
+    public let layers: [NamedLayer]
+
+    public init(_ config: MobileNetV1Config, store: ParameterStore, engine: Engine = .cpu) throws {
+        self.config = config
+        var layers: [NamedLayer] = []
+        for u in config.units {
+            let conv = Convolution2D(u.geometry, weights: store.slice("backbone.\(u.name).weight"), engine: engine)
+            let bn = "backbone.\(u.name)_bn"
+            let norm = try BatchNorm(channels: u.geometry.outChannels, epsilon: 1e-3, momentum: 0.99,
+                                     gamma: store.slice("\(bn).gamma"), beta: store.slice("\(bn).beta"),
+                                     runningMean: store.statistic("\(bn).running_mean"),
+                                     runningVariance: store.statistic("\(bn).running_var"), engine: engine)
+            layers.append(NamedLayer(name: u.name, layer: conv))
+            layers.append(NamedLayer(name: "\(u.name)_bn", layer: norm))
+            layers.append(NamedLayer(name: "\(u.name)_relu", layer: Activation(.relu6, engine: engine)))
+        }
+        layers[0].layer.computesInputGradient = false
+        self.layers = layers
+    }
+}
