@@ -11,6 +11,62 @@ final class DropoutTests: XCTestCase {
         useOneComputeThread()
     }
 
+    func testInferenceIsIdentity() throws {
+        let dropout = Dropout(rate: 0.5)
+        let xv = randomArray(24, seed: 1)
+        let x = try makeTensor([3, 8], layout: .nc, values: xv)
+        let y = try dropout.forward(x, mode: .inference)
+        XCTAssertTrue(y === x)
+        XCTAssertEqual(try y.plain(), xv)
+        let dy = try makeTensor([3, 8], layout: .nc, values: randomArray(24, seed: 2))
+        XCTAssertTrue(try dropout.backward(dy) === dy)
+    }
+
+    func testRateZeroIsIdentityInTraining() throws {
+        let dropout = Dropout(rate: 0)
+        let xv = randomArray(24, seed: 1)
+        let x = try makeTensor([3, 8], layout: .nc, values: xv)
+        let y = try dropout.forward(x, mode: .training(seed: 9))
+        XCTAssertEqual(try y.plain(), xv)
+        let dyv = randomArray(24, seed: 2)
+        XCTAssertEqual(try XCTUnwrap(try dropout.backward(try makeTensor([3, 8], layout: .nc, values: dyv))).plain(), dyv)
+    }
+
+    /// y = x * mask with mask in {0, 1/keep}, about a fraction keep of it nonzero, matching the
+    /// documented SplitMix64(seed, stream: sample) construction.
+    func testTrainingMaskStatistics() throws {
+        let (n, c, rate): (Int, Int, Float) = (32, 512, 0.25)
+        let dropout = Dropout(rate: rate)
+        let xv = randomArray(n * c, seed: 1, in: 0.5...1.5)   // never zero, so zeros in y are drops
+        let y = try dropout.forward(try makeTensor([n, c], layout: .nc, values: xv), mode: .training(seed: 1234))
+        let yv = try y.plain()
+        let mask = zip(yv, xv).map { $0 / $1 }
+        let kept = mask.filter { $0 != 0 }
+        XCTAssertEqual(Double(kept.count) / Double(mask.count), 0.75, accuracy: 0.02, "overall keep rate")
+        for s in 0..<n {
+            let keptInSample = mask[(s * c)..<((s + 1) * c)].filter { $0 != 0 }.count
+            XCTAssertEqual(Double(keptInSample) / Double(c), 0.75, accuracy: 0.1, "keep rate of sample \(s)")
+        }
+        assertClose(kept, [Float](repeating: 1 / 0.75, count: kept.count), atol: 0, rtol: 1e-6, "kept features are scaled by 1/keep")
+        assertClose(yv, zip(xv, Reference.dropoutMask(batch: n, features: c, rate: rate, seed: 1234)).map { $0 * $1 },
+                    atol: 0, rtol: 1e-6, shape: [n, c], "mask from SplitMix64(seed, stream: sample)")
+    }
+
+    func testSameSeedSameMaskOtherSeedOtherMask() throws {
+        let dims = [4, 64]
+        let xv = randomArray(256, seed: 1, in: 0.5...1.5)
+        func output(_ layer: Dropout, seed: UInt64) throws -> [Float] {
+            try layer.forward(try makeTensor(dims, layout: .nc, values: xv), mode: .training(seed: seed)).plain()
+        }
+        let a = Dropout(rate: 0.5), b = Dropout(rate: 0.5)
+        let first = try output(a, seed: 77)
+        XCTAssertEqual(try output(a, seed: 77), first, "same layer, same seed")
+        XCTAssertEqual(try output(b, seed: 77), first, "another layer, same seed")
+        let other = try output(a, seed: 78)
+        let differing = zip(first, other).filter { ($0 == 0) != ($1 == 0) }.count
+        XCTAssertGreaterThan(differing, 256 / 4, "seed 78 should give a different mask from seed 77")
+    }
+
     /// Masks of different samples in a batch must be independent: neither equal nor shifted copies.
     func testMasksOfDifferentSamplesAreIndependent() throws {
         let (n, c, rate): (Int, Int, Float) = (16, 256, 0.5)
@@ -30,6 +86,22 @@ final class DropoutTests: XCTestCase {
             XCTAssertEqual(Double(agree) / Double(total), 0.5, accuracy: 0.05,
                            "consecutive samples' masks agree too often at feature lag \(lag)")
         }
+    }
+
+    /// Backward multiplies dy by the forward's mask (and, dropout being linear, matches finite differences).
+    func testBackwardUsesTheForwardMask() throws {
+        let dims = [2, 16]
+        let dropout = Dropout(rate: 0.3)
+        let xv = randomArray(32, seed: 3, in: 0.5...1.5)
+        let yv = try dropout.forward(try makeTensor(dims, layout: .nc, values: xv), mode: .training(seed: 11)).plain()
+        let mask = zip(yv, xv).map { $0 / $1 }
+        XCTAssertTrue(mask.contains(0) && mask.contains { $0 != 0 }, "the test needs both kept and dropped features")
+        let r = randomArray(32, seed: 4)
+        let dx = try XCTUnwrap(try dropout.backward(try makeTensor(dims, layout: .nc, values: r))).plain()
+        assertClose(dx, zip(r, mask).map { $0 * $1 }, atol: 1e-6, rtol: 1e-5, shape: dims, "dx = dy * mask")
+        let fdx = try inputGradientByFiniteDifferences(dropout, input: xv, dims: dims, layout: .nc,
+                                                       mode: .training(seed: 11), eps: 1e-2, r: r)
+        assertClose(dx, fdx, atol: 2e-3, rtol: 2e-2, shape: dims, "dx vs finite differences")
     }
 
     func testSplitMix64StreamsDoNotOverlap() {
