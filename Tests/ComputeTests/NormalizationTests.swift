@@ -1,0 +1,149 @@
+// BatchNorm against the naive reference (training and inference forward, running-statistics update)
+// and central finite differences (dx, dgamma, dbeta) in training mode, through the batch statistics,
+// and after an inference forward (frozen statistics).
+import XCTest
+import Compute
+import TestSupport
+
+final class NormalizationTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        useOneComputeThread()
+    }
+
+    /// A BatchNorm over `channels` with random gamma, beta and running statistics, all in flat buffers.
+    private struct Fixture {
+        let bn: BatchNorm
+        let params: ParameterStore      // 0: gamma, 1: beta
+        let statistics: FlatBuffer      // running mean [C], then running variance [C]
+        let gamma: [Float], beta: [Float]
+        let channels: Int
+
+        init(channels c: Int, epsilon: Float = 1e-3, momentum: Float = 0.99, seed: UInt64) throws {
+            channels = c
+            params = ParameterStore(counts: [c, c])
+            gamma = randomArray(c, seed: seed, in: 0.5...1.5)
+            beta = randomArray(c, seed: seed + 1, in: -0.5...0.5)
+            params.load(0, gamma)
+            params.load(1, beta)
+            statistics = FlatBuffer(count: 2 * c)
+            statistics.load(randomArray(c, seed: seed + 2, in: -0.5...0.5) + randomArray(c, seed: seed + 3, in: 0.5...1.5))
+            bn = try BatchNorm(channels: c, epsilon: epsilon, momentum: momentum,
+                               gamma: params.slice(0), beta: params.slice(1),
+                               runningMean: statistics.base, runningVariance: statistics.base + c)
+        }
+        var runningMean: [Float] { Array(statistics.array[0..<channels]) }
+        var runningVariance: [Float] { Array(statistics.array[channels...]) }
+    }
+
+    /// Input with a different mean and spread per channel, so statistics matter.
+    private func input(_ dims: [Int], seed: UInt64) -> [Float] {
+        let plane = dims[2] * dims[3]
+        let raw = randomArray(dims.reduce(1, *), seed: seed)
+        return raw.indices.map { i in
+            let c = Float((i / plane) % dims[1])
+            return 0.3 * c - 0.5 + (1 + 0.2 * c) * raw[i]
+        }
+    }
+
+    func testTrainingForwardUsesBatchStatistics() throws {
+        let dims = [2, 6, 5, 5]
+        let f = try Fixture(channels: 6, seed: 10)
+        let xv = input(dims, seed: 11)
+        let y = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .training(seed: 1))
+        let expected = Reference.batchNormTraining(xv, dims: dims, gamma: f.gamma, beta: f.beta, epsilon: 1e-3)
+        XCTAssertEqual(y.dims, dims)
+        assertClose(try y.plain(), expected.y, atol: 1e-4, rtol: 1e-4, shape: dims)
+    }
+
+    func testRunningStatisticsUpdateAfterOneTrainingForward() throws {
+        let dims = [2, 12, 4, 4]
+        let f = try Fixture(channels: 12, momentum: 0.9, seed: 20)
+        let (mean0, variance0) = (f.runningMean, f.runningVariance)
+        let xv = input(dims, seed: 21)
+        _ = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .training(seed: 1))
+        let batch = Reference.channelStatistics(xv, dims: dims)
+        assertClose(f.runningMean, Reference.runningAverage(mean0, batch.mean, momentum: 0.9), atol: 1e-5, rtol: 1e-5,
+                    "running mean")
+        // Biased variance (divided by N*H*W), as oneDNN computes and Keras' moments use.
+        assertClose(f.runningVariance, Reference.runningAverage(variance0, batch.variance, momentum: 0.9),
+                    atol: 1e-5, rtol: 1e-5, "running variance")
+
+        // Inference leaves the running statistics alone.
+        let (mean1, variance1) = (f.runningMean, f.runningVariance)
+        _ = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .inference)
+        XCTAssertEqual(f.runningMean, mean1)
+        XCTAssertEqual(f.runningVariance, variance1)
+    }
+
+    func testInferenceForwardUsesRunningStatistics() throws {
+        let dims = [2, 5, 4, 6]
+        // A large epsilon so that using (or forgetting) it shows in the output.
+        let f = try Fixture(channels: 5, epsilon: 0.5, seed: 30)
+        let xv = input(dims, seed: 31)
+        let y = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .inference)
+        let expected = Reference.batchNorm(xv, dims: dims, mean: f.runningMean, variance: f.runningVariance,
+                                           gamma: f.gamma, beta: f.beta, epsilon: 0.5)
+        assertClose(try y.plain(), expected, atol: 1e-5, rtol: 1e-4, shape: dims)
+    }
+
+    /// dx, dgamma, dbeta after a training forward, checked by finite differences through the batch
+    /// mean and variance.
+    func testTrainingBackward() throws {
+        try verifyBackward(mode: .training(seed: 3), dims: [2, 6, 5, 5], seed: 40)
+    }
+
+    func testTrainingBackwardChannelsMultipleOf8() throws {
+        try verifyBackward(mode: .training(seed: 3), dims: [2, 8, 4, 4], seed: 50)
+    }
+
+    /// After an inference forward the statistics are constants: dx = gamma / sqrt(var + eps) * dy.
+    func testBackwardAfterInferenceForward() throws {
+        try verifyBackward(mode: .inference, dims: [2, 6, 5, 5], seed: 60)
+    }
+
+    private func verifyBackward(mode: Mode, dims: [Int], seed: UInt64,
+                                file: StaticString = #filePath, line: UInt = #line) throws {
+        let c = dims[1]
+        let f = try Fixture(channels: c, seed: seed)
+        let xv = input(dims, seed: seed + 1)
+        let x = try makeTensor(dims, layout: .nChw8c, values: xv)
+        let y = try f.bn.forward(x, mode: mode)
+        let r = randomArray(y.count, seed: seed + 2)
+        f.params.fillGradients(.nan)
+        let dx = try XCTUnwrap(try f.bn.backward(try makeTensor(dims, layout: .nChw8c, values: r)), file: file, line: line)
+        let dxv = try dx.plain(), dgamma = f.params.gradients(0), dbeta = f.params.gradients(1)
+
+        let eps: Float = 1e-2
+        let fdx = try inputGradientByFiniteDifferences(f.bn, input: xv, dims: dims, layout: .nChw8c, mode: mode, eps: eps, r: r)
+        assertNotNegligible(fdx, file: file, line: line)
+        assertClose(dxv, fdx, atol: 2e-3, rtol: 2e-2, shape: dims, "dx", file: file, line: line)
+        for (i, name, analytic) in [(0, "dgamma", dgamma), (1, "dbeta", dbeta)] {
+            let fd = try finiteDifferenceGradient(of: f.params.valuePointer(i), count: c, eps: eps, r: r) {
+                try f.bn.forward(x, mode: mode).plain()
+            }
+            assertNotNegligible(fd, name, file: file, line: line)
+            assertClose(analytic, fd, atol: 2e-3, rtol: 2e-2, name, file: file, line: line)
+        }
+    }
+
+    func testFrozenBackwardLeavesParameterGradientsAlone() throws {
+        let dims = [2, 6, 3, 3]
+        let f = try Fixture(channels: 6, seed: 70)
+        let x = try makeTensor(dims, layout: .nChw8c, values: input(dims, seed: 71))
+        let r = randomArray(dims.reduce(1, *), seed: 72)
+        _ = try f.bn.forward(x, mode: .training(seed: 1))
+        let reference = try XCTUnwrap(try f.bn.backward(try makeTensor(dims, layout: .nChw8c, values: r))).plain()
+
+        f.bn.computesParameterGradients = false
+        f.params.fillGradients(42)
+        _ = try f.bn.forward(x, mode: .training(seed: 1))
+        let dx = try XCTUnwrap(try f.bn.backward(try makeTensor(dims, layout: .nChw8c, values: r)))
+        XCTAssertEqual(Set(f.params.gradients(0) + f.params.gradients(1)), [42])
+        assertClose(try dx.plain(), reference, atol: 0, rtol: 0, "dx does not depend on computesParameterGradients")
+
+        f.bn.computesParameterGradients = true
+        f.bn.computesInputGradient = false
+        XCTAssertNil(try f.bn.backward(try makeTensor(dims, layout: .nChw8c, values: r)))
+    }
+}
