@@ -78,7 +78,8 @@ public final class Convolution2D: Layer {
         let forward: Primitive
         let output: Tensor
         let weights: PrimitiveWeights
-        var backwardData: (Primitive, Tensor)?
+        /// Backward data gets its own weights copy: its kernels prefer another layout than forward's.
+        var backwardData: (Primitive, PrimitiveWeights, Tensor)?
         var backwardWeights: (Primitive, PrimitiveGradients)?
         init(forward: Primitive, output: Tensor, weights: PrimitiveWeights) {
             self.forward = forward; self.output = output; self.weights = weights
@@ -148,15 +149,17 @@ public final class Convolution2D: Layer {
         }
         guard computesInputGradient else { return nil }
         if s.backwardData == nil {
-            var dsrc = x.desc.raw, w = s.weights.current.desc.raw, ddst = dy.desc.raw
+            var dsrc = x.desc.raw, w = try geometry.anyWeightsDesc().raw, ddst = dy.desc.raw
             let p = try makePrimitive(engine, dnnl_convolution_desc_t(), hint: s.forward,
                                       what: "convolution backward data \(geometry)") {
                 dnnl_convolution_backward_data_desc_init($0, dnnl_convolution_direct, &dsrc, &w, &ddst, &st, &pl, &pr)
             }
-            s.backwardData = (p, try Tensor(x.dims, layout: x.layout, engine: engine))
+            let pw = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.values,
+                                          preferred: p.desc(dnnl_query_weights_md))
+            s.backwardData = (p, pw, try Tensor(x.dims, layout: x.layout, engine: engine))
         }
-        let (p, dx) = s.backwardData!
-        try p.execute([(Arg.diffDst, dy.memory), (Arg.weights, s.weights.current), (Arg.diffSrc, dx.memory)])
+        let (p, pw, dx) = s.backwardData!
+        try p.execute([(Arg.diffDst, dy.memory), (Arg.weights, try pw.prepare()), (Arg.diffSrc, dx.memory)])
         return dx
     }
 }
