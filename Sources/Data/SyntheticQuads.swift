@@ -54,10 +54,11 @@ public struct SyntheticQuads: Sendable {
             corners.append(cx + jx * cos(angle) - jy * sin(angle))
             corners.append(cy + jx * sin(angle) + jy * cos(angle))
         }
-        // Colours: a background gradient and a card colour that differs clearly from it.
-        let bg0 = rng.colour(), bg1 = rng.colour()
-        var card = rng.colour()
-        while abs(luma(card) - luma(bg0)) < 70 || abs(luma(card) - luma(bg1)) < 70 { card = rng.colour() }
+        // Colours: a background gradient and a card of the opposite brightness, so it always stands out.
+        let darkCard = rng.uniform(0, 1) < 0.5
+        let bgRange: (Float, Float) = darkCard ? (110, 255) : (0, 145)
+        let cardRange: (Float, Float) = darkCard ? (0, 70) : (185, 255)
+        let bg0 = rng.colour(in: bgRange), bg1 = rng.colour(in: bgRange), card = rng.colour(in: cardRange)
         let stripe = rng.uniform(0, 1) < 0.5
         var rgb = [UInt8](repeating: 0, count: size * size * 3)
         for y in 0..<size {
@@ -80,8 +81,6 @@ public struct SyntheticQuads: Sendable {
         return KeypointSample(width: size, height: size, rgb: rgb, keypoints: corners, visibility: [2, 2, 2, 2])
     }
 
-    private func luma(_ c: [Float]) -> Float { 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] }
-
     /// Point-in-convex-polygon by the sign of cross products along the edges.
     static func contains(_ p: [Float], _ x: Float, _ y: Float) -> Bool {
         var sign: Float = 0
@@ -98,5 +97,7 @@ public struct SyntheticQuads: Sendable {
 
 extension SplitMix64 {
     mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * nextUnit() }
-    mutating func colour() -> [Float] { [uniform(0, 255), uniform(0, 255), uniform(0, 255)] }
+    mutating func colour(in range: (Float, Float)) -> [Float] {
+        [uniform(range.0, range.1), uniform(range.0, range.1), uniform(range.0, range.1)]
+    }
 }

@@ -24,6 +24,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print where the time goes, layer by layer (forward and backward).") var profile = false
 
     func run() throws {
+        useLineBufferedOutput()
         Engine.setThreads(compute.threads)
         let config = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize),
                                  head: RegressionHeadConfig(hidden: 1024, dropout: 0.5), keypoints: 4)
@@ -90,14 +91,16 @@ struct Bench: ParsableCommand {
         var groups: [String: Double] = [:]
         for l in profile {
             let f = l.forward / Double(steps) * 1000, b = l.backward / Double(steps) * 1000
-            print(String(format: "  %-18@ fwd %7.2f  bwd %7.2f", l.name, f, b))
+            print("  " + pad(l.name, 18) + String(format: " fwd %7.2f  bwd %7.2f", f, b))
             groups[kind(l.name), default: 0] += f + b
         }
         print("by kind:")
         for (k, ms) in groups.sorted(by: { $0.value > $1.value }) {
-            print(String(format: "  %-22@ %7.1f ms  %5.1f%%", k, ms, 100 * ms / (total * 1000)))
+            print("  " + pad(k, 22) + String(format: " %7.1f ms  %5.1f%%", ms, 100 * ms / (total * 1000)))
         }
     }
+
+    private func pad(_ s: String, _ width: Int) -> String { s.padding(toLength: max(width, s.count), withPad: " ", startingAt: 0) }
 
     private func kind(_ name: String) -> String {
         if name.hasSuffix("_bn") { return "batch norm" }

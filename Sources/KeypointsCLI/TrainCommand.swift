@@ -25,6 +25,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        useLineBufferedOutput()
         Engine.setThreads(compute.threads)
         let modelConfig = try model.config(keypoints: 4, names: SyntheticQuads.keypointNames)
         let config = try training.config(inputSize: modelConfig.backbone.inputSize, samples: synthetic)

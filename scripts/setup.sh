@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian package keypoints needs (idempotent, quiet when all are present) and builds
+# the release binary. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# oneDNN (CNN kernels), libzmq (messaging), libjpeg-turbo and libpng (image codecs), pkg-config.
+packages=(libdnnl-dev libzmq3-dev libturbojpeg0-dev libpng-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "setup: swift is not on PATH; install Swift 6 (https://swift.org/install) and run this again" >&2
+  exit 1
+fi
+echo "setup: building release binary (.build/release/keypoints)"
+swift build -c release --product keypoints 2>&1 | grep -E "error|warning: unable|Compiling|Build complete" | grep -v "^\[" || true
+test -x .build/release/keypoints || { echo "setup: release build failed; run 'swift build -c release' to see why" >&2; exit 1; }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests of every layer (against finite differences and plain-Swift
+# references), the model and training maths, and end-to-end tests of the built binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# The CLI tests run the release binary that setup.sh just built.
+export KEYPOINTS_BIN="$PWD/.build/release/keypoints"
+swift build --build-tests 2>&1 | grep -E "error|Build complete" || true
+swift test --skip-build "$@"
