@@ -13,7 +13,7 @@ public final class Activation: Layer {
     public var computesInputGradient = true
     public var computesParameterGradients = true
     private let engine: Engine
-    private var states: [[Int]: (forward: Primitive, backward: Primitive?)] = [:]
+    private var states: [ShapeKey: (forward: Primitive, backward: Primitive?)] = [:]
     private var last: Tensor?
 
     public init(_ kind: Kind, engine: Engine = .cpu) {
@@ -29,15 +29,15 @@ public final class Activation: Layer {
     private var beta: Float { kind == .relu ? 0 : 6 }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        if states[x.dims] == nil {
+        if states[x.shapeKey] == nil {
             var data = x.desc.raw
             let alg = algorithm, b = beta
             let f = try makePrimitive(engine, dnnl_eltwise_desc_t(), what: "\(kind) forward") {
                 dnnl_eltwise_forward_desc_init($0, dnnl_forward_training, alg, &data, 0, b)
             }
-            states[x.dims] = (f, nil)
+            states[x.shapeKey] = (f, nil)
         }
-        try states[x.dims]!.forward.execute([(Arg.src, x.memory), (Arg.dst, x.memory)])
+        try states[x.shapeKey]!.forward.execute([(Arg.src, x.memory), (Arg.dst, x.memory)])
         last = x
         return x
     }
@@ -45,14 +45,14 @@ public final class Activation: Layer {
     public func backward(_ dy: Tensor) throws -> Tensor? {
         guard let y = last else { throw ComputeError("Activation.backward called before forward") }
         guard computesInputGradient else { return nil }
-        var st = states[y.dims]!
+        var st = states[y.shapeKey]!
         if st.backward == nil {
             var diff = dy.desc.raw, data = y.desc.raw
             let alg = algorithm, b = beta
             st.backward = try makePrimitive(engine, dnnl_eltwise_desc_t(), hint: st.forward, what: "\(kind) backward") {
                 dnnl_eltwise_backward_desc_init($0, alg, &diff, &data, 0, b)
             }
-            states[y.dims] = st
+            states[y.shapeKey] = st
         }
         try st.backward!.execute([(Arg.dst, y.memory), (Arg.diffDst, dy.memory), (Arg.diffSrc, dy.memory)])
         return dy

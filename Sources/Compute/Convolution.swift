@@ -70,7 +70,7 @@ public final class Convolution2D: Layer {
     public var computesParameterGradients = true
     private let weights: ParameterSlice
     private let engine: Engine
-    private var states: [[Int]: State] = [:]
+    private var states: [ShapeKey: State] = [:]
     private var last: (state: State, input: Tensor)?
 
     /// Primitives and buffers for one input shape, created on first use and kept.
@@ -100,7 +100,7 @@ public final class Convolution2D: Layer {
     private var padR: [Int64] { dimsTuple([geometry.padding.bottom, geometry.padding.right]) }
 
     private func state(for x: Tensor) throws -> State {
-        if let s = states[x.dims], s.forward.desc(dnnl_query_src_md) == x.desc { return s }
+        if let s = states[x.shapeKey] { return s }
         let outDims = geometry.outputDims(for: x.dims)
         var src = x.desc.raw
         var w = try geometry.anyWeightsDesc().raw
@@ -113,7 +113,7 @@ public final class Convolution2D: Layer {
         let pw = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.values,
                                       preferred: fwd.desc(dnnl_query_weights_md))
         let s = State(forward: fwd, output: try Tensor(outDims, layout: .nChw8c, engine: engine), weights: pw)
-        states[x.dims] = s
+        states[x.shapeKey] = s
         return s
     }
 

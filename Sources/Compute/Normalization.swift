@@ -18,7 +18,7 @@ public final class BatchNorm: Layer {
     private let engine: Engine
     private let scale: Memory, shift: Memory, diffScale: Memory, diffShift: Memory
     private let runningMeanMemory: Memory, runningVarianceMemory: Memory
-    private var states: [[Int]: State] = [:]
+    private var states: [ShapeKey: State] = [:]
     private var last: (state: State, input: Tensor, training: Bool)?
 
     private final class State {
@@ -60,7 +60,7 @@ public final class BatchNorm: Layer {
     private var scaleShift: UInt32 { dnnl_use_scale.rawValue | dnnl_use_shift.rawValue }
 
     private func state(for x: Tensor) throws -> State {
-        if let s = states[x.dims] { return s }
+        if let s = states[x.shapeKey] { return s }
         var data = x.desc.raw
         let flags = scaleShift, eps = epsilon
         let train = try makePrimitive(engine, dnnl_batch_normalization_desc_t(), what: "batch norm forward training") {
@@ -73,7 +73,7 @@ public final class BatchNorm: Layer {
         let c = try MemoryDesc([channels], dnnl_x)
         let s = State(training: train, inference: infer, output: try Tensor(x.dims, layout: x.layout, engine: engine),
                       mean: try Memory(engine, c), variance: try Memory(engine, c))
-        states[x.dims] = s
+        states[x.shapeKey] = s
         return s
     }
 

@@ -9,7 +9,7 @@ public final class GlobalAveragePool: Layer {
     public var computesInputGradient = true
     public var computesParameterGradients = true
     private let engine: Engine
-    private var states: [[Int]: State] = [:]
+    private var states: [ShapeKey: State] = [:]
     private var last: State?
 
     private final class State {
@@ -33,7 +33,7 @@ public final class GlobalAveragePool: Layer {
     public func outputDims(for input: [Int]) -> [Int] { [input[0], input[1]] }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        let s = try states[x.dims] ?? makeState(for: x)
+        let s = try states[x.shapeKey] ?? makeState(for: x)
         try s.forward.execute([(Arg.src, x.memory), (Arg.dst, s.pooled)])
         try s.toOutput.execute([(Arg.src, s.pooled), (Arg.dst, s.outputAs4D)])
         last = s
@@ -55,7 +55,7 @@ public final class GlobalAveragePool: Layer {
                       outputAs4D: try Memory(engine, plain4, borrowing: UnsafeMutableRawPointer(out.data)),
                       toOutput: try Primitive(engine, reorderFrom: pooledDesc, to: plain4),
                       inputDims: x.dims, inputLayout: x.layout)
-        states[x.dims] = s
+        states[x.shapeKey] = s
         return s
     }
 

@@ -2,7 +2,7 @@
 internal import CDNNL
 
 /// Physical layout of an activation tensor.
-public enum Layout: Sendable, Equatable {
+public enum Layout: Sendable, Hashable {
     /// Plain [N, C, H, W], row-major.
     case nchw
     /// oneDNN's blocked layout [N, C/8, H, W, 8]: channels padded to a multiple of 8.
@@ -21,6 +21,12 @@ public enum Layout: Sendable, Equatable {
     var plain: Layout { self == .nc ? .nc : .nchw }
 }
 
+/// A tensor's dims and layout, the key of per-shape primitive caches.
+public struct ShapeKey: Hashable, Sendable {
+    public let dims: [Int]
+    public let layout: Layout
+}
+
 /// An f32 tensor in a given layout. Shapes are [N, C, H, W] for 4-D layouts and [N, C] for `.nc`,
 /// whatever the physical layout. Layers own their output tensors and reuse them between calls.
 public final class Tensor {
@@ -37,6 +43,9 @@ public final class Tensor {
         self.engine = engine
         memory = try Memory(engine, try MemoryDesc(dims, layout.tag))
     }
+
+    /// Dims and layout together: what layers key their cached primitives by.
+    public var shapeKey: ShapeKey { ShapeKey(dims: dims, layout: layout) }
 
     /// Number of logical elements (padding excluded).
     public var count: Int { dims.reduce(1, *) }
