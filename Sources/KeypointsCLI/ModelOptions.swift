@@ -10,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Units of the head's hidden Dense layer.")
     var hidden: Int = 1024
     @Option(help: "Dropout rate before the output layer.")
-    var dropout: Float = 0.2
+    var dropout: Float = 0
     @Option(name: .customLong("init"), help: "Weight initialiser: he, glorot or torch.")
     var initializer: Initializer = .he
 

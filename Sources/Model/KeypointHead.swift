@@ -22,7 +22,7 @@ public struct RegressionHeadConfig: Sendable, Codable, Equatable {
     /// Dropout rate between the hidden and the output layer.
     public var dropout: Float
 
-    public init(hidden: Int = 1024, dropout: Float = 0.2) {
+    public init(hidden: Int = 1024, dropout: Float = 0) {
         self.hidden = hidden
         self.dropout = dropout
     }
