@@ -29,8 +29,9 @@ let package = Package(
         // MobileNetV1, keypoint head, losses, optimizers, schedules, saved models, training loop.
         .target(name: "Model", dependencies: ["Compute"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        // Datasets: for now the generated synthetic set used by the demo and tests.
-        .target(name: "Data", dependencies: ["Compute"]),
+        // Datasets: label formats, image codecs, augmentation, batching, the synthetic set.
+        .target(name: "Data", dependencies: ["Compute", "CTurboJPEG", "CPNG"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [
             "Compute", "Model", "Data",
@@ -40,6 +41,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "Data", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 threads=$(nproc 2>/dev/null || echo 1)
 exec .build/release/keypoints train --alpha 0.25 --input-size 96 --hidden 256 \
-  --synthetic 4096 --validation 256 --epochs 8 --batch-size 32 --threads "$threads" \
+  --synthetic 4096 --validation 256 --epochs 8 --batch-size 32 --lr 4e-3 --threads "$threads" \
   --out runs/demo "$@"

@@ -54,8 +54,10 @@ public enum Initializer: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// (fan_in, fan_out) of a weight [O, I, KH, KW] or [O, I]; a depthwise kernel [C, 1, K, K] has
-    /// fan_in = fan_out = K * K, as in Keras.
+    /// (fan_in, fan_out) of a weight [O, I, KH, KW] or [O, I]. For a depthwise kernel [C, 1, K, K]
+    /// both are K * K: each output sees K * K inputs and each input feeds K * K outputs. (Keras and
+    /// torchvision count K * K * C for fan_out instead, which makes depthwise weights sqrt(C) times
+    /// smaller; BN after every convolution makes the difference a matter of step size only.)
     static func fans(_ shape: [Int]) -> (Int, Int) {
         let receptive = shape.dropFirst(2).reduce(1, *)
         return (shape[1] * receptive, (shape[1] == 1 && shape.count == 4 ? 1 : shape[0]) * receptive)
