@@ -16,8 +16,8 @@ let package = Package(
     targets: [
         // C libraries, each behind one tiny system-library target.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
-        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq",
-                       providers: [.apt(["libzmq3-dev"])]),
+        // libzmq.pc adds Kerberos include flags SwiftPM refuses; the header is in /usr/include anyway.
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG",
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
@@ -32,9 +32,12 @@ let package = Package(
         // Datasets: label formats, image codecs, augmentation, batching, the synthetic set.
         .target(name: "Data", dependencies: ["Compute", "CTurboJPEG", "CPNG"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Coordinator, workers, the wire protocol and the ZeroMQ transport.
+        .target(name: "Cluster", dependencies: ["CZMQ", "Model", "Compute"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [
-            "Compute", "Model", "Data",
+            "Compute", "Model", "Data", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -42,6 +45,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "Data", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,192 @@
+// Our thin Swift wrapper over libzmq: a context, ROUTER/DEALER sockets, multipart messages with
+// zero-copy bulk frames, and polling with a timeout. The only file that touches the C API.
+internal import CZMQ
+import Foundation
+
+/// An error from the messaging layer, naming the call and the endpoint or peer involved.
+public struct ClusterError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+private func zmqFailure(_ what: String) -> ClusterError {
+    ClusterError("\(what): \(String(cString: zmq_strerror(zmq_errno())))")
+}
+
+/// Bytes shared between the sender and libzmq's I/O thread: libzmq holds a reference until the
+/// frame has left, so one snapshot can be sent to many peers without copying.
+public final class SharedBytes: @unchecked Sendable {
+    public let pointer: UnsafeMutableRawPointer
+    public let count: Int
+
+    /// Copies `count` bytes from `source` into a new, owned buffer.
+    public init(copying source: UnsafeRawPointer, count: Int) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        pointer.copyMemory(from: source, byteCount: count)
+    }
+
+    public convenience init(_ data: Foundation.Data) {
+        let bytes = [UInt8](data)
+        self.init(copying: bytes, count: bytes.count)
+    }
+
+    deinit { pointer.deallocate() }
+
+    public var data: Foundation.Data { Foundation.Data(bytes: pointer, count: count) }
+}
+
+/// One frame of a multipart message.
+public enum Frame: Sendable {
+    /// Small bytes, copied into the message.
+    case bytes(Foundation.Data)
+    /// A bulk buffer handed to libzmq without copying (kept alive until sent).
+    case shared(SharedBytes)
+
+    public var count: Int {
+        switch self {
+        case .bytes(let d): return d.count
+        case .shared(let s): return s.count
+        }
+    }
+}
+
+/// A libzmq context: owns the I/O threads. Sockets keep it alive.
+public final class ZMQContext: @unchecked Sendable {
+    let raw: UnsafeMutableRawPointer
+
+    public init() {
+        raw = zmq_ctx_new()
+    }
+
+    deinit { zmq_ctx_term(raw) }
+
+    /// libzmq's version, e.g. "4.3.4".
+    public static var version: String {
+        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+        zmq_version(&major, &minor, &patch)
+        return "\(major).\(minor).\(patch)"
+    }
+}
+
+/// A ROUTER (coordinator side: addresses each peer by its routing id) or DEALER (worker side)
+/// socket. Not thread-safe: use a socket from one thread at a time.
+public final class ZMQSocket {
+    public enum Kind { case router, dealer }
+
+    private let context: ZMQContext
+    let raw: UnsafeMutableRawPointer
+    public let kind: Kind
+
+    public init(_ context: ZMQContext, kind: Kind) throws {
+        guard let s = zmq_socket(context.raw, kind == .router ? ZMQ_ROUTER : ZMQ_DEALER) else {
+            throw zmqFailure("zmq_socket")
+        }
+        self.context = context
+        raw = s
+        self.kind = kind
+        try setOption(ZMQ_LINGER, 0)
+        if kind == .router { try setOption(ZMQ_ROUTER_MANDATORY, 1) }
+    }
+
+    deinit { zmq_close(raw) }
+
+    func setOption(_ option: Int32, _ value: Int32) throws {
+        var v = value
+        guard zmq_setsockopt(raw, option, &v, MemoryLayout<Int32>.size) == 0 else {
+            throw zmqFailure("zmq_setsockopt(\(option))")
+        }
+    }
+
+    func setOption(_ option: Int32, bytes: [UInt8]) throws {
+        guard zmq_setsockopt(raw, option, bytes, bytes.count) == 0 else { throw zmqFailure("zmq_setsockopt(\(option))") }
+    }
+
+    /// Keep-alive pings every `interval` ms; the connection is dropped after `timeout` ms of silence.
+    public func setHeartbeat(interval: Int, timeout: Int) throws {
+        try setOption(ZMQ_HEARTBEAT_IVL, Int32(interval))
+        try setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(timeout))
+        try setOption(ZMQ_HEARTBEAT_TTL, Int32(timeout))
+    }
+
+    /// The identity a DEALER presents to the ROUTER it connects to.
+    public func setRoutingID(_ id: String) throws { try setOption(ZMQ_ROUTING_ID, bytes: Array(id.utf8)) }
+
+    /// Largest message accepted, in bytes; larger ones drop the connection (-1 = no limit).
+    public func setMaxMessageSize(_ bytes: Int) throws {
+        var v = Int64(bytes)
+        guard zmq_setsockopt(raw, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) == 0 else {
+            throw zmqFailure("zmq_setsockopt(ZMQ_MAXMSGSIZE)")
+        }
+    }
+
+    public func bind(_ endpoint: String) throws {
+        guard zmq_bind(raw, endpoint) == 0 else {
+            throw zmqFailure("cannot bind \(endpoint) (is the port in use, or the address not on this host?)")
+        }
+    }
+
+    public func connect(_ endpoint: String) throws {
+        guard zmq_connect(raw, endpoint) == 0 else { throw zmqFailure("cannot connect to \(endpoint)") }
+    }
+
+    /// The endpoint actually bound (resolves `tcp://*:0` to the chosen port).
+    public var lastEndpoint: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        zmq_getsockopt(raw, ZMQ_LAST_ENDPOINT, &buffer, &size)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Sends one multipart message. Returns false when a ROUTER's peer is gone (not an error).
+    @discardableResult
+    public func send(_ frames: [Frame]) throws -> Bool {
+        for (i, frame) in frames.enumerated() {
+            var msg = zmq_msg_t()
+            switch frame {
+            case .bytes(let d):
+                zmq_msg_init_size(&msg, d.count)
+                if d.count > 0 { d.withUnsafeBytes { _ = memcpy(zmq_msg_data(&msg), $0.baseAddress!, d.count) } }
+            case .shared(let s):
+                let hint = Unmanaged.passRetained(s).toOpaque()
+                zmq_msg_init_data(&msg, s.pointer, s.count, { _, hint in
+                    if let hint { Unmanaged<SharedBytes>.fromOpaque(hint).release() }
+                }, hint)
+            }
+            let flags = i < frames.count - 1 ? ZMQ_SNDMORE : 0
+            if zmq_msg_send(&msg, raw, flags) < 0 {
+                let err = zmq_errno()
+                zmq_msg_close(&msg)
+                if err == EHOSTUNREACH { return false }
+                throw zmqFailure("zmq_msg_send")
+            }
+        }
+        return true
+    }
+
+    /// Waits up to `timeout` ms for a message; nil on timeout. A ROUTER's first frame is the peer id.
+    public func receive(timeout: Int) throws -> [Foundation.Data]? {
+        var item = zmq_pollitem_t(socket: raw, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        let n = zmq_poll(&item, 1, timeout)
+        if n < 0 {
+            if zmq_errno() == EINTR { return nil }
+            throw zmqFailure("zmq_poll")
+        }
+        guard n > 0 else { return nil }
+        var frames: [Foundation.Data] = []
+        while true {
+            var msg = zmq_msg_t()
+            zmq_msg_init(&msg)
+            guard zmq_msg_recv(&msg, raw, 0) >= 0 else {
+                zmq_msg_close(&msg)
+                throw zmqFailure("zmq_msg_recv")
+            }
+            let size = zmq_msg_size(&msg)
+            frames.append(size == 0 ? Foundation.Data() : Foundation.Data(bytes: zmq_msg_data(&msg), count: size))
+            let more = zmq_msg_more(&msg)
+            zmq_msg_close(&msg)
+            if more == 0 { break }
+        }
+        return frames
+    }
+}

@@ -1,0 +1,68 @@
+// Drawing on RGB images: keypoint markers, skeleton lines and grids of images, for previews.
+
+/// Distinct colours for keypoints 1, 2, 3, ... (cycled).
+public let keypointPalette: [(UInt8, UInt8, UInt8)] = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+]
+
+extension RGBImage {
+    /// A filled disc of `radius` pixels centred on (x, y) (continuous pixel coordinates), clipped.
+    public mutating func drawDisc(x: Double, y: Double, radius: Double, colour: (UInt8, UInt8, UInt8)) {
+        let x0 = max(0, Int(x - radius)), x1 = min(width - 1, Int(x + radius))
+        let y0 = max(0, Int(y - radius)), y1 = min(height - 1, Int(y + radius))
+        guard x0 <= x1, y0 <= y1 else { return }
+        for py in y0...y1 {
+            for px in x0...x1 {
+                let dx = Double(px) + 0.5 - x, dy = Double(py) + 0.5 - y
+                if dx * dx + dy * dy <= radius * radius { self[px, py] = colour }
+            }
+        }
+    }
+
+    /// A one-pixel line from (x0, y0) to (x1, y1), clipped.
+    public mutating func drawLine(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double, colour: (UInt8, UInt8, UInt8)) {
+        let steps = max(1, Int(max(abs(x1 - x0), abs(y1 - y0)).rounded(.up)))
+        for s in 0...steps {
+            let t = Double(s) / Double(steps)
+            let px = Int(x0 + (x1 - x0) * t), py = Int(y0 + (y1 - y0) * t)
+            if px >= 0 && px < width && py >= 0 && py < height { self[px, py] = colour }
+        }
+    }
+
+    /// Keypoints [2K] in this image's pixels: skeleton lines in white, then a disc per keypoint in
+    /// its palette colour; masked keypoints are skipped, occluded ones drawn smaller.
+    public mutating func drawKeypoints(_ keypoints: [Float], visible: [Bool], skeleton: [[Int]] = [], radius: Double = 3) {
+        for edge in skeleton where edge.count == 2 && visible[edge[0]] && visible[edge[1]] {
+            drawLine(Double(keypoints[2 * edge[0]]), Double(keypoints[2 * edge[0] + 1]),
+                     Double(keypoints[2 * edge[1]]), Double(keypoints[2 * edge[1] + 1]), colour: (255, 255, 255))
+        }
+        for k in 0..<visible.count where visible[k] {
+            drawDisc(x: Double(keypoints[2 * k]), y: Double(keypoints[2 * k + 1]), radius: radius + 1, colour: (0, 0, 0))
+            drawDisc(x: Double(keypoints[2 * k]), y: Double(keypoints[2 * k + 1]), radius: radius,
+                     colour: keypointPalette[k % keypointPalette.count])
+        }
+    }
+
+    /// Same-size tiles laid out `columns` wide with a `gap`-pixel dark border.
+    public static func grid(_ tiles: [RGBImage], columns: Int, gap: Int = 4) -> RGBImage {
+        precondition(!tiles.isEmpty)
+        let tw = tiles[0].width, th = tiles[0].height
+        let rows = (tiles.count + columns - 1) / columns
+        var out = RGBImage(width: columns * (tw + gap) + gap, height: rows * (th + gap) + gap, fill: (32, 32, 32))
+        for (i, tile) in tiles.enumerated() {
+            let ox = gap + (i % columns) * (tw + gap), oy = gap + (i / columns) * (th + gap)
+            for y in 0..<th { for x in 0..<tw { out[ox + x, oy + y] = tile[x, y] } }
+        }
+        return out
+    }
+
+    /// An RGB image from network-input planes [3, S, S] in [-1, 1].
+    public init(planes: [Float], size: Int) {
+        self.init(width: size, height: size)
+        let plane = size * size
+        for i in 0..<plane {
+            for c in 0..<3 { pixels[3 * i + c] = UInt8(max(0, min(255, (planes[c * plane + i] + 1) * 127.5))) }
+        }
+    }
+}
