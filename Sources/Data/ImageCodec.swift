@@ -1,14 +1,15 @@
 // The one entry point for image files: recognises the format from the file's first bytes (never its
-// extension) and hands the bytes to the right codec.
+// extension) and hands the bytes to the JPEG or PNG codec.
 import Foundation
 
 /// Reading and writing the image files of a dataset. Every decoder returns an 8-bit RGB image in the
 /// orientation a viewer shows (JPEG EXIF orientation applied), so keypoints labelled on screen are in
 /// its pixel coordinates. Every failure is a `DataError` naming the file and saying what to do.
 ///
-/// Supported: JPEG (8-bit baseline and progressive; gray, YCbCr, RGB, CMYK). See `JPEGCodec` for the
-/// exact policy, in short: a JPEG that libjpeg-turbo can only decode with a warning (truncated or
-/// damaged data) is rejected.
+/// Supported: JPEG (8-bit baseline and progressive; gray, YCbCr, RGB, CMYK) and PNG (every colour type
+/// and bit depth; alpha composited on black). See `JPEGCodec` and `PNGCodec` for the exact policies,
+/// in short: a JPEG that libjpeg-turbo can only decode with a warning (truncated or damaged data) is
+/// rejected; PNG warnings are ignored; 16-bit PNG samples are scaled to 8 bits, not gamma-converted.
 ///
 /// Every call has its own decoder state, so decoding on several threads at once is safe.
 public enum ImageCodec {
@@ -19,12 +20,14 @@ public enum ImageCodec {
     /// The image formats that can be decoded.
     public enum Format: String, Sendable {
         case jpeg = "JPEG"
+        case png = "PNG"
     }
 
-    /// The format of `data` from its magic bytes (FF D8 FF: JPEG), or nil.
+    /// The format of `data` from its magic bytes (FF D8 FF: JPEG, 89 50 4E 47: PNG), or nil.
     public static func format(of data: Foundation.Data) -> Format? {
         let head = [UInt8](data.prefix(4))
         if head.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return .png }
         return nil
     }
 
@@ -33,6 +36,7 @@ public enum ImageCodec {
     public static func decode(_ data: Foundation.Data, path: String) throws -> RGBImage {
         switch try recognise(data, path: path) {
         case .jpeg: return try JPEGCodec.decode(data, path: path)
+        case .png: return try PNGCodec.decode(data, path: path)
         }
     }
 
@@ -48,7 +52,14 @@ public enum ImageCodec {
     public static func imageSize(_ data: Foundation.Data, path: String) throws -> (width: Int, height: Int) {
         switch try recognise(data, path: path) {
         case .jpeg: return try JPEGCodec.size(data, path: path)
+        case .png: return try PNGCodec.size(data, path: path)
         }
+    }
+
+    /// An 8-bit RGB PNG of `image`: lossless, so `decode` gives back exactly `image`.
+    /// - Parameter path: where the file will be written; used only in error messages.
+    public static func encodePNG(_ image: RGBImage, path: String = "<PNG in memory>") throws -> Foundation.Data {
+        try PNGCodec.encode(image, path: path)
     }
 
     /// A baseline JFIF JPEG of `image`, without EXIF (so it decodes in the orientation it was given).
@@ -79,7 +90,7 @@ public enum ImageCodec {
     /// few well-known unsupported ones, so the user knows what to convert from).
     private static func recognise(_ data: Foundation.Data, path: String) throws -> Format {
         if let format = format(of: data) { return format }
-        let supported = "the supported format is JPEG"
+        let supported = "supported formats are JPEG and PNG"
         if data.isEmpty {
             throw DataError(path, "empty file (0 bytes); re-export the image or remove it from the labels")
         }
@@ -98,10 +109,10 @@ public enum ImageCodec {
         else { known = nil }
         if let known {
             throw DataError(path, "this is a \(known) file, which cannot be decoded; \(supported): "
-                            + "convert it to JPEG or remove it from the labels")
+                            + "convert it to PNG (lossless) or remove it from the labels")
         }
-        throw DataError(path, "not a JPEG file (it starts with \(hex)); \(supported), recognised "
-                        + "by its first bytes, not the extension: convert the file or remove it from the labels")
+        throw DataError(path, "not a JPEG or PNG file (it starts with \(hex)); \(supported), recognised "
+                        + "by their first bytes, not the extension: convert the file or remove it from the labels")
     }
 
     /// The bytes of the file at `path`, or an error saying why they cannot be read.
