@@ -1,28 +1,41 @@
-// Reads a labels file of any supported format (CSV for now) and checks that a training and a
-// validation file describe the same keypoints.
+// Reads a labels file of any supported format (CSV or COCO keypoints JSON) and checks that a training
+// and a validation file describe the same keypoints.
 // Also holds the few helpers the label readers share: reading a file, resolving paths, a JSON tree.
 import Foundation
 
 /// Entry point for labels files: picks the reader from the extension and merges the description file.
 public enum LabelReader {
-    /// Reads the labels at `path`: `.csv` (see ``CSVLabels``).
+    /// Reads the labels at `path`: `.csv` (see ``CSVLabels``) or `.json` (COCO keypoints, see
+    /// ``COCOLabels``).
     ///
     /// - Parameters:
     ///   - imagesRoot: folder that relative image paths are resolved against (the CLI's `--images`);
     ///     default: the folder of the labels file. Absolute image paths are used as they are.
-    ///   - skipBad: when true, a bad row is left out and reported in `skipped` instead of being thrown.
-    ///     File-level problems (unreadable file, bad header, no usable record) always throw.
+    ///   - skipBad: when true, a bad row (CSV) or a bad image/annotation (COCO) is left out and reported
+    ///     in `skipped` instead of being thrown. File-level problems (unreadable file, bad header or
+    ///     structure, no usable record) always throw.
     /// - Returns: the records (image paths absolute, keypoints in pixels of the original image) and
-    ///   `skipped`: what was not loaded and why.
+    ///   `skipped`: what was not loaded and why. For COCO files, images that have no keypoint annotation are
+    ///   not an error, but they are reported there as one summary entry even when `skipBad` is false.
     public static func read(path: String, skipBad: Bool = false,
                             imagesRoot: String? = nil) throws -> (LabelSet, skipped: [DataError]) {
+        let set: LabelSet
+        var skipped: [DataError]
         switch (path as NSString).pathExtension.lowercased() {
         case "csv":
-            return try CSVLabels.read(path: path, imagesRoot: imagesRoot, skipBad: skipBad)
+            (set, skipped) = try CSVLabels.read(path: path, imagesRoot: imagesRoot, skipBad: skipBad)
+        case "json":
+            let coco = try COCOLabels.read(path: path, imagesRoot: imagesRoot, skipBad: skipBad)
+            (set, skipped) = (coco.0, coco.skipped)
+            if coco.unannotatedImages > 0 {
+                skipped.append(DataError(path, "skipped \(coco.unannotatedImages) image(s) without a keypoint "
+                    + "annotation; add annotations for them if they should be used"))
+            }
         default:
             throw DataError(path, "unknown labels format '\((path as NSString).pathExtension)': use a .csv file "
-                + "(header image,x1,y1,...,xK,yK)")
+                + "(header image,x1,y1,...,xK,yK) or a COCO keypoints .json file")
         }
+        return (set, skipped)
     }
 
     /// Throws unless `a` and `b` (say a training and a validation file) have the same number of
@@ -88,5 +101,69 @@ enum LabelPaths {
         let p = absolute(path), f = absolute(folder)
         let prefix = f == "/" ? "/" : f + "/"
         return p.hasPrefix(prefix) && p.count > prefix.count ? String(p.dropFirst(prefix.count)) : nil
+    }
+}
+
+/// A parsed JSON document as a plain tree (numbers as Double), for readers that want to say exactly
+/// which element is wrong.
+enum JSONValue: Decodable, Equatable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        // Most common first (COCO is mostly numbers): each failed try costs a thrown error.
+        if c.decodeNil() { self = .null }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .bool(try c.decode(Bool.self)) }
+    }
+
+    /// Parses `bytes`; a syntax error becomes a `DataError` naming `file`, the parser's reason and,
+    /// when the parser gives a position, its line.
+    static func parse(_ bytes: Foundation.Data, file: String, what: String) throws -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: bytes)
+        } catch {
+            throw DataError(file, "is not valid JSON (\(syntaxError(bytes) ?? "\(error)")): fix the syntax or "
+                + "re-export the \(what)")
+        }
+    }
+
+    /// JSONSerialization's description of what is wrong with `bytes` ("Invalid value around character
+    /// 8."), with the line of that character added; JSONDecoder only says that the data is not valid.
+    private static func syntaxError(_ bytes: Foundation.Data) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            guard var reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String else { return nil }
+            if reason.hasSuffix(".") { reason.removeLast() }
+            if let range = reason.range(of: "around character "),
+               let offset = Int(reason[range.upperBound...].prefix { $0.isASCII && $0.isNumber }), offset <= bytes.count {
+                reason += ", line \(bytes.prefix(offset).filter { $0 == 0x0A }.count + 1)"
+            }
+            return reason
+        }
+    }
+
+    var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    var string: String? { if case .string(let s) = self { s } else { nil } }
+    var number: Double? { if case .number(let d) = self { d } else { nil } }
+    /// The value as an Int when it is a number with no fractional part that fits.
+    var int: Int? { number.flatMap { Int(exactly: $0) } }
+
+    /// A short rendering for error messages (`42`, `"a.jpg"`, `[...]`).
+    var brief: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): "\(b)"
+        case .number(let d): Int(exactly: d).map { "\($0)" } ?? "\(d)"
+        case .string(let s): "\"\(s.count > 40 ? s.prefix(40) + "..." : s)\""
+        case .array: "[...]"
+        case .object: "{...}"
+        }
     }
 }
