@@ -1,25 +1,26 @@
-// Reads a labels file of any supported format (CSV or COCO keypoints JSON) and checks that a training
-// and a validation file describe the same keypoints.
+// Reads a labels file of any supported format (CSV or COCO keypoints JSON) together with its optional
+// description file, and checks that a training and a validation file describe the same keypoints.
 // Also holds the few helpers the label readers share: reading a file, resolving paths, a JSON tree.
 import Foundation
 
 /// Entry point for labels files: picks the reader from the extension and merges the description file.
 public enum LabelReader {
     /// Reads the labels at `path`: `.csv` (see ``CSVLabels``) or `.json` (COCO keypoints, see
-    /// ``COCOLabels``).
+    /// ``COCOLabels``), then merges the description file (``DatasetDescriptionFile``): `description` when
+    /// given, else `<labels basename>.keypoints.json` or `dataset.json` next to the labels file if one exists.
     ///
     /// - Parameters:
     ///   - imagesRoot: folder that relative image paths are resolved against (the CLI's `--images`);
     ///     default: the folder of the labels file. Absolute image paths are used as they are.
     ///   - skipBad: when true, a bad row (CSV) or a bad image/annotation (COCO) is left out and reported
     ///     in `skipped` instead of being thrown. File-level problems (unreadable file, bad header or
-    ///     structure, no usable record) always throw.
+    ///     structure, no usable record, bad description file) always throw.
     /// - Returns: the records (image paths absolute, keypoints in pixels of the original image) and
     ///   `skipped`: what was not loaded and why. For COCO files, images that have no keypoint annotation are
     ///   not an error, but they are reported there as one summary entry even when `skipBad` is false.
-    public static func read(path: String, skipBad: Bool = false,
+    public static func read(path: String, description: String? = nil, skipBad: Bool = false,
                             imagesRoot: String? = nil) throws -> (LabelSet, skipped: [DataError]) {
-        let set: LabelSet
+        var set: LabelSet
         var skipped: [DataError]
         switch (path as NSString).pathExtension.lowercased() {
         case "csv":
@@ -34,6 +35,10 @@ public enum LabelReader {
         default:
             throw DataError(path, "unknown labels format '\((path as NSString).pathExtension)': use a .csv file "
                 + "(header image,x1,y1,...,xK,yK) or a COCO keypoints .json file")
+        }
+        if let descriptionPath = description ?? DatasetDescriptionFile.locate(forLabels: path) {
+            set.description = try DatasetDescriptionFile.merge(set.description, labelsFile: path,
+                                                               descriptionFile: descriptionPath)
         }
         return (set, skipped)
     }
