@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Data", dependencies: ["Compute", "CTurboJPEG", "CPNG"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Coordinator, workers, the wire protocol and the ZeroMQ transport.
-        .target(name: "Cluster", dependencies: ["CZMQ", "Model", "Compute"],
+        .target(name: "Cluster", dependencies: ["CZMQ", "Model", "Data", "Compute"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [

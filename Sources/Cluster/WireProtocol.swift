@@ -143,3 +143,88 @@ public enum WireCodec {
         return v
     }
 }
+
+// MARK: - Metadata of each message kind (JSON in the header)
+
+/// `hello`: who the worker is. `name` is also its routing id.
+public struct HelloFields: Codable, Sendable {
+    public var name: String
+    public var host: String
+    public var threads: Int
+    public var pid: Int32
+
+    public init(name: String, host: String, threads: Int, pid: Int32) {
+        self.name = name; self.host = host; self.threads = threads; self.pid = pid
+    }
+}
+
+/// `welcome`: the run's configuration; the worker builds its network from it.
+public struct WelcomeFields: Codable, Sendable {
+    public var config: RunConfig
+}
+
+/// `shard`: samples to keep. Bulk frame i is the encoded image of `indices[i]`.
+public struct ShardFields: Codable, Sendable {
+    public var indices: [Int]
+    public var keypoints: [[Float]]
+    public var visibility: [[UInt8]]
+    public var paths: [String]
+}
+
+/// `weights`: the header's step is the step these weights start. Bulk: parameters, statistics (f32 LE).
+public struct WeightsFields: Codable, Sendable {
+    public var epoch: Int
+}
+
+/// `work`: compute micro-batch `microBatch` of the header's step over dataset `indices`.
+public struct WorkFields: Codable, Sendable {
+    public var epoch: Int
+    public var microBatch: Int
+    public var indices: [Int]
+}
+
+/// `gradients`: bulk frame 0 holds the gradient sum, frame 1 (when `hasStatistics`) the BN batch
+/// statistics, both f32 little-endian in the buffers' layouts.
+public struct GradientFields: Codable, Sendable {
+    public var microBatch: Int
+    public var lossSum: Float
+    public var labelled: Float
+    public var samples: Int
+    public var hasStatistics: Bool
+    public var failures: [String]
+}
+
+/// `refused` and `bye`: why.
+public struct ReasonFields: Codable, Sendable {
+    public var reason: String
+}
+
+extension Frame {
+    /// A bulk frame holding floats (little-endian f32), copied once.
+    public static func floats(_ values: [Float]) -> Frame {
+        .shared(values.withUnsafeBytes { SharedBytes(copying: $0.baseAddress!, count: $0.count) })
+    }
+
+    /// A bulk frame holding `count` floats at `pointer`, copied once (a snapshot).
+    public static func floats(_ pointer: UnsafePointer<Float>, count: Int) -> Frame {
+        .shared(SharedBytes(copying: pointer, count: count * 4))
+    }
+
+    /// The frame's bytes as floats; nil when the length is not `expected` floats.
+    public func floatArray(expected: Int) -> [Float]? {
+        let bytes: Foundation.Data
+        switch self {
+        case .bytes(let d): bytes = d
+        case .shared(let s): bytes = s.data
+        }
+        guard bytes.count == expected * 4 else { return nil }
+        return bytes.withUnsafeBytes { raw in (0..<expected).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+    }
+
+    public var data: Foundation.Data {
+        switch self {
+        case .bytes(let d): return d
+        case .shared(let s): return s.data
+        }
+    }
+}

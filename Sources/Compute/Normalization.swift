@@ -57,6 +57,15 @@ public final class BatchNorm: Layer {
 
     public func outputDims(for input: [Int]) -> [Int] { input }
 
+    /// The batch mean and biased variance [C] of the last training-mode forward, copied out (nil
+    /// after an inference-mode forward). Data-parallel training sends these to the coordinator,
+    /// which applies the running-average updates of all micro-batches in a fixed order.
+    public var lastBatchStatistics: (mean: [Float], variance: [Float])? {
+        guard let (s, _, training) = last, training else { return nil }
+        return (Array(UnsafeBufferPointer(start: s.mean.floats, count: channels)),
+                Array(UnsafeBufferPointer(start: s.variance.floats, count: channels)))
+    }
+
     private var scaleShift: UInt32 { dnnl_use_scale.rawValue | dnnl_use_shift.rawValue }
 
     private func state(for x: Tensor) throws -> State {

@@ -1,6 +1,7 @@
 // `keypoints bench`: training and inference throughput of the full model, with a per-layer profile.
 import ArgumentParser
 import Compute
+import Data
 import Foundation
 import Model
 
@@ -13,7 +14,7 @@ struct Bench: ParsableCommand {
         """)
 
     @OptionGroup var compute: ComputeOptions
-    @Option(help: "train, infer or all.")
+    @Option(help: "train, infer, data (decode + augment, 640x480 JPEGs to the input size) or all.")
     var mode: String = "all"
     @Option(help: "Training batch size.")
     var batch: Int = 32
@@ -37,6 +38,33 @@ struct Bench: ParsableCommand {
             try benchInference(network, batch: 1)
             try benchInference(network, batch: batch)
         }
+        if mode == "data" || mode == "all" { try benchData() }
+    }
+
+    /// Decode + augment + render throughput of one loader thread: JPEG photos of 640x480 (the
+    /// synthetic cards) to `inputSize` network inputs with the default augmentation.
+    private func benchData() throws {
+        let generator = SyntheticCards(size: 640, seed: 1)
+        let jpegs = try (0..<batch).map { try ImageCodec.encodeJPEG(generator.sample($0).image, quality: 92) }
+        let records = (0..<batch).map { i in
+            LabelRecord(imagePath: "synthetic \(i)", keypoints: generator.sample(i).keypoints, visibility: [2, 2, 2, 2], source: "bench")
+        }
+        let labels = LabelSet(records: records, description: DatasetDescription(keypointNames: SyntheticCards.keypointNames),
+                              sourceFile: "bench")
+        let dataset = KeypointDataset(labels: labels, images: jpegs)
+        let renderer = SampleRenderer(size: inputSize, resize: .letterbox, description: dataset.description)
+        let loader = BatchLoader(source: dataset.sampleSource, renderer: renderer, augmentation: AugmentationConfig(),
+                                 seed: 0, threads: 1)
+        var times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = Date()
+            _ = loader.load(epoch: i, indices: Array(0..<batch))
+            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+        }
+        let med = median(times)
+        print(String(format: "data: decode 640x480 JPEG + augment + render %dpx, 1 thread: %.1f images/s", inputSize, Double(batch) / med))
+        emit(["bench": "keypoints_data", "threads": 1, "batch": batch, "steps": steps, "input_size": inputSize,
+              "img_s_median": Double(batch) / med])
     }
 
     private func randomBatch(_ n: Int, seed: UInt64) -> KeypointBatch {

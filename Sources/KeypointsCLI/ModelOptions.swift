@@ -14,6 +14,14 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("init"), help: "Weight initialiser: he, glorot or torch.")
     var initializer: Initializer = .he
 
+    func validate() throws {
+        do { try MobileNetV1Config(alpha: alpha, inputSize: inputSize).validate() } catch let e as ModelError {
+            throw ValidationError(e.description)
+        }
+        guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1") }
+        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
+    }
+
     func config(keypoints: Int, names: [String]) throws -> ModelConfig {
         let c = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize),
                             head: RegressionHeadConfig(hidden: hidden, dropout: dropout),
@@ -58,6 +66,10 @@ struct TrainingOptions: ParsableArguments {
     var fineTuneFactor: Float = 0.1
     @Option(help: "Seed for initialisation, data order, augmentation and dropout.")
     var seed: UInt64 = 0
+
+    func validate() throws {
+        _ = try config(inputSize: 224, samples: 1)
+    }
 
     func config(inputSize: Int, samples: Int) throws -> TrainingConfig {
         var c = TrainingConfig()

@@ -1,5 +1,6 @@
-// `keypoints train`: single-process training on the generated dataset, with final metrics.
+// `keypoints train`: trains on a labelled dataset in this process, or with N local worker processes.
 import ArgumentParser
+import Cluster
 import Compute
 import Data
 import Foundation
@@ -7,64 +8,74 @@ import Model
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a keypoint regressor in this process and print validation metrics.")
+        abstract: "Train a keypoint regressor; with --workers N, through a coordinator and N local worker processes.",
+        discussion: "Make a dataset to try it with: keypoints synth --out data/cards --count 2000")
 
-    @OptionGroup var compute: ComputeOptions
-    @OptionGroup var model: ModelOptions
-    @OptionGroup var training: TrainingOptions
-
-    @Option(help: "Generate this many training images (synthetic cards, 4 corners).")
-    var synthetic: Int = 512
-    @Option(help: "Generate this many validation images (disjoint from the training ones).")
-    var validation: Int = 128
-    @Option(help: "Folder to save the trained model in (model.safetensors + model.json).")
-    var out: String?
+    @OptionGroup var setup: TrainingSetupOptions
+    @Option(help: "Worker processes to start on this machine (0 = compute in this process).")
+    var workers: Int = 0
 
     func validate() throws {
-        guard synthetic >= 1, validation >= 1 else { throw ValidationError("--synthetic and --validation must be at least 1") }
+        guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
     }
 
     func run() throws {
         useLineBufferedOutput()
-        Engine.setThreads(compute.threads)
-        let modelConfig = try model.config(keypoints: 4, names: SyntheticQuads.keypointNames)
-        let config = try training.config(inputSize: modelConfig.backbone.inputSize, samples: synthetic)
-        let network = try KeypointNetwork(modelConfig)
-        model.initializer.initialise(network.store, seed: config.seed)
-        let trainer = Trainer(network: network, config: config)
-
-        let size = modelConfig.backbone.inputSize
-        let generator = SyntheticQuads(size: size, seed: config.seed &+ 1)
-        let trainSet = (0..<synthetic).map { generator.sample($0) }
-        let valSet = (synthetic..<(synthetic + validation)).map { generator.sample($0) }
-        let valBatches = BatchAssembler(size: size).batches(valSet, batchSize: config.batchSize)
-        print("training MobileNetV1 alpha \(modelConfig.backbone.alpha) at \(size)px, K=4, "
-              + "\(network.store.layout.parameterCount) parameters, \(synthetic) train / \(validation) val images, "
-              + "\(compute.threads) thread(s)")
-
-        let start = Date()
-        for epoch in 0..<config.epochs {
-            let epochStart = Date()
-            let order = BatchAssembler.shuffled(count: trainSet.count, seed: config.seed, epoch: epoch)
-            let batches = BatchAssembler(size: size).batches(order.map { trainSet[$0] }, batchSize: config.batchSize)
-            var lossSum: Float = 0
-            for b in batches { lossSum += try trainer.trainStep(b, epoch: epoch).loss }
-            let seconds = Date().timeIntervalSince(epochStart)
-            let (valLoss, metrics) = try trainer.evaluate(valBatches)
-            print(String(format: "epoch %3d  train loss %.5f  val loss %.5f  %@  %.1f img/s%@", epoch + 1,
-                         lossSum / Float(batches.count), valLoss, metrics.summary, Double(trainSet.count) / seconds,
-                         network.backboneFrozen ? "  (backbone frozen)" : ""))
+        let session = try TrainingSession(setup)
+        if workers == 0 {
+            StopRequest.shared.install()
+            try session.runLocal()
+        } else {
+            try session.runDistributed(bind: "tcp://127.0.0.1:0", localWorkers: workers, minWorkers: workers)
         }
-        let (valLoss, metrics) = try trainer.evaluate(valBatches)
-        let baseline = BatchAssembler.meanShapeMetrics(train: trainSet, validation: valSet, size: size)
-        print("final validation: loss \(valLoss), \(metrics.summary)")
-        print("mean-shape baseline (predict the average training corners): \(baseline.summary)")
-        print(String(format: "trained %d steps in %.1f s", trainer.step, Date().timeIntervalSince(start)))
-        if let out {
-            try SavedModel.save(network, to: URL(fileURLWithPath: out), training: [
-                "steps": "\(trainer.step)", "val_loss": "\(valLoss)", "val_nme": "\(metrics.nme)",
-            ])
-            print("saved model to \(out)")
-        }
+        try session.finish()
+    }
+}
+
+/// `keypoints coordinator`: waits for workers, trains, checkpoints.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Own the dataset and the optimizer; hand micro-batches to workers that connect (keypoints worker).")
+
+    @OptionGroup var setup: TrainingSetupOptions
+    @Option(help: "ZeroMQ endpoint to listen on, e.g. tcp://*:5555.")
+    var bind: String = "tcp://*:5555"
+    @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
+    var minWorkers: Int = 1
+
+    func run() throws {
+        useLineBufferedOutput()
+        let session = try TrainingSession(setup)
+        try session.runDistributed(bind: bind, localWorkers: 0, minWorkers: minWorkers)
+        try session.finish()
+    }
+}
+
+/// `keypoints worker`: computes gradients for a coordinator; needs no dataset files.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Join a coordinator and compute MobileNet gradients on the micro-batches it sends.")
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5555.")
+    var connect: String
+    @Option(help: "oneDNN threads (one worker per core uses a machine best).")
+    var threads: Int = 1
+    @Option(help: "This worker's name (unique per coordinator); default host-pid.")
+    var name: String?
+
+    func run() throws {
+        useLineBufferedOutput()
+        Engine.setThreads(threads)
+        let host = ProcessInfo.processInfo.hostName
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let id = name ?? "\(host)-\(pid)"
+        let context = ZMQContext()
+        let transport = try ZMQWorkerTransport(context: context, connect: connect, id: id)
+        let worker = Worker(transport: transport, hello: HelloFields(name: id, host: host, threads: threads, pid: pid),
+                            log: { print("[\(id)] \($0)") })
+        print("[\(id)] connecting to \(connect)")
+        try worker.run()
     }
 }

@@ -140,6 +140,30 @@ public final class KeypointNetwork {
         try timed(index, forward: forward) { () throws -> Tensor? in try body() }!
     }
 
+    /// The last training forward's BN batch statistics in the statistics buffer's layout (for each
+    /// BN layer: mean [C] where `running_mean` lives, variance [C] where `running_var` lives), or
+    /// nil when the backbone ran in inference mode (frozen).
+    public func batchStatistics() -> [Float]? {
+        var out = [Float](repeating: 0, count: store.layout.statisticCount)
+        for named in backbone.layers {
+            guard let bn = named.layer as? BatchNorm else { continue }
+            guard let (mean, variance) = bn.lastBatchStatistics else { return nil }
+            let base = "backbone.\(named.name)"
+            let m = store.spec("\(base).running_mean")!, v = store.spec("\(base).running_var")!
+            out.replaceSubrange(m.range, with: mean)
+            out.replaceSubrange(v.range, with: variance)
+        }
+        return out
+    }
+
+    /// Folds micro-batch BN statistics into the running statistics, as one training forward does:
+    /// `running = momentum * running + (1 - momentum) * batch` (momentum 0.99, as Keras).
+    public func applyBatchStatistics(_ batch: [Float], momentum: Float = 0.99) {
+        precondition(batch.count == store.statistics.count)
+        let r = store.statistics.base
+        for i in 0..<batch.count { r[i] = momentum * r[i] + (1 - momentum) * batch[i] }
+    }
+
     /// Convenience: predictions for a plain [N, 3, S, S] array, as a plain [N, 2K] array.
     public func predict(_ images: [Float], batch n: Int) throws -> [Float] {
         let x = try input(batch: n)

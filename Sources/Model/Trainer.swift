@@ -46,8 +46,8 @@ public final class Trainer {
     public let network: KeypointNetwork
     public let config: TrainingConfig
     public let optimizer: Optimizer
-    /// Steps applied so far (0-based index of the next step).
-    public private(set) var step = 0
+    /// Steps applied so far (0-based index of the next step). Set when resuming from a checkpoint.
+    public var step = 0
 
     public init(network: KeypointNetwork, config: TrainingConfig) {
         self.network = network
@@ -66,11 +66,12 @@ public final class Trainer {
     }
 
     /// Forward + loss + backward for one batch, writing gradients; returns the loss.
-    /// The dropout seed depends only on (run seed, step), never on the process.
-    public func computeGradients(_ batch: KeypointBatch, normalizer: Float? = nil) throws -> Float {
+    /// The dropout seed defaults to one derived from (run seed, step), never from the process;
+    /// data-parallel training passes one per micro-batch.
+    public func computeGradients(_ batch: KeypointBatch, normalizer: Float? = nil, dropoutSeed: UInt64? = nil) throws -> Float {
         let x = try network.input(batch: batch.count)
         try x.load(plain: batch.images)
-        let seed = config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step)
+        let seed = dropoutSeed ?? config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step)
         let predictions = try network.forward(x, mode: .training(seed: seed)).plain()
         let (loss, gradient) = config.loss.evaluate(predictions: predictions, targets: batch.targets,
                                                     mask: batch.mask, normalizer: normalizer)
@@ -80,8 +81,19 @@ public final class Trainer {
 
     /// One full training step on `batch` in `epoch`.
     public func trainStep(_ batch: KeypointBatch, epoch: Int) throws -> StepReport {
-        network.backboneFrozen = epoch < config.freezeBackboneEpochs
+        prepare(epoch: epoch)
         let loss = try computeGradients(batch)
+        return try applyGradients(loss: loss, epoch: epoch)
+    }
+
+    /// Freezes or unfreezes the backbone as the schedule says for `epoch`.
+    public func prepare(epoch: Int) {
+        network.backboneFrozen = epoch < config.freezeBackboneEpochs
+    }
+
+    /// The optimizer half of a step: clips the gradients in `store.gradients` (already summed and
+    /// normalised) and applies the update; `loss` is only checked and reported.
+    public func applyGradients(loss: Float, epoch: Int) throws -> StepReport {
         guard loss.isFinite else {
             throw ModelError("loss became \(loss) at step \(step); lower the learning rate (now \(learningRate(step: step, epoch: epoch)))")
         }

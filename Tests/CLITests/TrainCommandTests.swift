@@ -7,8 +7,10 @@ final class TrainCommandTests: XCTestCase {
         let dir = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("model")
-        let r = try BinaryRunner.run(["train", "--alpha", "0.25", "--input-size", "96", "--hidden", "32",
-                                      "--synthetic", "16", "--validation", "8", "--epochs", "2",
+        let synth = try BinaryRunner.run(["synth", "--out", dir.appendingPathComponent("cards").path, "--count", "24", "--size", "64"])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        let r = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path,
+                                      "--alpha", "0.25", "--input-size", "96", "--hidden", "32", "--epochs", "2",
                                       "--batch-size", "8", "--out", out.path])
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
         XCTAssertTrue(r.stdout.contains("epoch   2"), r.stdout)
@@ -22,14 +24,14 @@ final class TrainCommandTests: XCTestCase {
     }
 
     func testUnsupportedAlphaIsAClearUsageError() throws {
-        let r = try BinaryRunner.run(["train", "--alpha", "0.3"])
+        let r = try BinaryRunner.run(["train", "--data", "x.csv", "--alpha", "0.3"])
         XCTAssertEqual(r.status, 64, "usage errors exit with EX_USAGE")
         XCTAssertTrue(r.stderr.contains("alpha 0.3 is not supported"), r.stderr)
         XCTAssertTrue(r.stderr.contains("0.25, 0.5, 0.75, 1.0"), r.stderr)
     }
 
     func testUnknownLossIsRejectedWithTheChoices() throws {
-        let r = try BinaryRunner.run(["train", "--alpha", "0.25", "--input-size", "96", "--loss", "softmax"])
+        let r = try BinaryRunner.run(["train", "--data", "x.csv", "--alpha", "0.25", "--input-size", "96", "--loss", "softmax"])
         XCTAssertEqual(r.status, 64)
         XCTAssertTrue(r.stderr.contains("mse, l1, smooth-l1 or wing"), r.stderr)
     }
@@ -39,7 +41,7 @@ final class TrainCommandTests: XCTestCase {
                                       "--warmup", "0", "--steps", "1", "--profile"])
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
         let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
-        XCTAssertEqual(lines.count, 3, r.stdout)
+        XCTAssertEqual(lines.count, 4, r.stdout)
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
         XCTAssertEqual(first?["bench"] as? String, "keypoints_train")
         XCTAssertGreaterThan(first?["img_s_median"] as? Double ?? 0, 0)

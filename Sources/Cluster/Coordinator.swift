@@ -1,0 +1,190 @@
+// The coordinator: owns the dataset, the weights, the optimizer and the checkpoints; hands
+// micro-batches to whichever workers are alive, reduces their gradients in a fixed order, applies
+// the step and broadcasts the new weights.
+import Data
+import Foundation
+import Model
+
+public final class Coordinator {
+    public struct Options {
+        /// Workers needed before the first step.
+        public var minWorkers = 1
+        /// A worker that has not answered a micro-batch within this many seconds is dropped and
+        /// its micro-batch given to another.
+        public var stepDeadline: Double = 600
+        /// Stop after this global step (for tests and `--steps`); nil = all epochs.
+        public var stopAfterStep: Int?
+        public init() {}
+    }
+
+    /// What the coordinator knows of one worker.
+    private struct Peer {
+        var name: String
+        var has: Set<Int> = []
+        var assigned: Int?
+        var assignedAt = Date()
+        var lastSeen = Date()
+        var ready = false
+    }
+
+    public let trainer: Trainer
+    public let config: RunConfig
+    public let plan: StepPlan
+    private let dataset: KeypointDataset
+    private let transport: CoordinatorTransport
+    private let options: Options
+    private let log: (String) -> Void
+    private var peers: [PeerID: Peer] = [:]
+    /// Called after each applied step with (step, epoch, report, samples); progress, validation and
+    /// checkpoints hang off it.
+    public var afterStep: ((Int, Int, StepReport, Int) throws -> Void)?
+
+    public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, trainer: Trainer,
+                options: Options, log: @escaping (String) -> Void) {
+        self.transport = transport
+        self.dataset = dataset
+        self.config = config
+        self.trainer = trainer
+        self.options = options
+        self.log = log
+        plan = StepPlan(samples: dataset.count, batchSize: config.training.batchSize, microBatch: config.microBatch,
+                        seed: config.training.seed)
+        transport.onDropped = { peer, why in log("dropped a message from \(peer): \(why)") }
+    }
+
+    public var totalSteps: Int { config.training.epochs * plan.stepsPerEpoch }
+
+    /// Trains from `trainer.step` to the end (or `stopAfterStep`), then tells workers to exit.
+    public func run() throws {
+        let last = min(totalSteps, options.stopAfterStep ?? totalSteps)
+        while trainer.step < last {
+            let step = trainer.step
+            let (epoch, batches) = plan.microBatches(step: step)
+            let results = try runStep(step: step, epoch: epoch, batches: batches)
+            let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+            if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
+            try afterStep?(step, epoch, report, results.reduce(0) { $0 + $1.samples })
+        }
+        for peer in peers.keys { _ = try? transport.send(try Message(kind: .bye, ReasonFields(reason: "training finished")), to: peer) }
+    }
+
+    /// Hands out the micro-batches of one step and collects every result exactly once.
+    private func runStep(step: Int, epoch: Int, batches: [[Int]]) throws -> [MicroBatchResult] {
+        var pending = Array(batches.indices)
+        var results: [Int: MicroBatchResult] = [:]
+        var lastWait = Date.distantPast
+        for name in peers.keys { peers[name]!.assigned = nil }
+        while results.count < batches.count {
+            // Hand out work to idle, ready workers: the micro-batch whose samples they hold most of.
+            for name in peers.keys.sorted() where peers[name]!.ready && peers[name]!.assigned == nil && !pending.isEmpty {
+                let best = pending.max { a, b in
+                    batches[a].filter { peers[name]!.has.contains($0) }.count < batches[b].filter { peers[name]!.has.contains($0) }.count
+                }!
+                if try assign(best, indices: batches[best], step: step, epoch: epoch, to: name) {
+                    pending.removeAll { $0 == best }
+                } else {
+                    forget(name, requeue: &pending, reason: "unreachable")
+                }
+            }
+            if peers.values.filter(\.ready).count < options.minWorkers || peers.isEmpty {
+                if Date().timeIntervalSince(lastWait) > 10 {
+                    log("waiting for workers (\(peers.count) connected, \(options.minWorkers) needed) at step \(step)")
+                    lastWait = Date()
+                }
+            }
+            guard let (peer, m) = try transport.receive(timeout: 500) else {
+                for (name, p) in peers where p.assigned != nil && Date().timeIntervalSince(p.assignedAt) > options.stepDeadline {
+                    forget(name, requeue: &pending, reason: "no answer within \(Int(options.stepDeadline)) s")
+                }
+                continue
+            }
+            peers[peer]?.lastSeen = Date()
+            switch m.kind {
+            case .hello:
+                try welcome(peer, m, step: step, epoch: epoch, requeue: &pending)
+            case .gradients:
+                guard m.step == UInt64(step), var p = peers[peer] else {
+                    log("dropped stale gradients from \(peer) (step \(m.step), now \(step))")
+                    continue
+                }
+                let f = try m.fields(GradientFields.self)
+                guard p.assigned == f.microBatch, results[f.microBatch] == nil else {
+                    log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
+                    continue
+                }
+                let store = trainer.network.store
+                guard let g = m.bulk.first?.floatArray(expected: store.parameters.count),
+                      !f.hasStatistics || m.bulk.count == 2,
+                      let stats: [Float]? = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : .some(nil),
+                      !(f.hasStatistics && stats == nil) else {
+                    log("dropped gradients of the wrong size from \(peer)")
+                    continue
+                }
+                for failure in f.failures { log("\(peer) skipped a sample: \(failure)") }
+                results[f.microBatch] = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled,
+                                                         samples: f.samples, gradients: g, batchStatistics: stats, failures: f.failures)
+                p.assigned = nil
+                peers[peer] = p
+            case .bye:
+                forget(peer, requeue: &pending, reason: "left")
+            case .heartbeat:
+                continue
+            default:
+                log("ignored \(m.summary) from \(peer)")
+            }
+        }
+        return batches.indices.map { results[$0]! }
+    }
+
+    /// Answers a hello: configuration and current weights. A known name that says hello again
+    /// restarted, so it is treated as new (its samples are sent again as needed).
+    private func welcome(_ peer: PeerID, _ m: Message, step: Int, epoch: Int, requeue pending: inout [Int]) throws {
+        let hello = try m.fields(HelloFields.self)
+        if peers[peer] != nil { forget(peer, requeue: &pending, reason: "restarted") }
+        peers[peer] = Peer(name: peer)
+        _ = try transport.send(try Message(kind: .welcome, WelcomeFields(config: config)), to: peer)
+        _ = try transport.send(weightsMessage(step: step, epoch: epoch), to: peer)
+        peers[peer]!.ready = true
+        log("worker \(peer) joined (\(hello.host), pid \(hello.pid), \(hello.threads) thread(s)); \(peers.count) connected")
+    }
+
+    private func weightsMessage(step: Int, epoch: Int) throws -> Message {
+        let store = trainer.network.store
+        return try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
+                           bulk: [.floats(store.parameters.base, count: store.parameters.count),
+                                  .floats(store.statistics.base, count: store.statistics.count)])
+    }
+
+    /// Sends the samples the worker lacks, then the work. False when the worker is gone.
+    private func assign(_ index: Int, indices: [Int], step: Int, epoch: Int, to name: PeerID) throws -> Bool {
+        let missing = indices.filter { !peers[name]!.has.contains($0) }
+        if !missing.isEmpty {
+            let records = missing.map { dataset.labels.records[$0] }
+            let fields = ShardFields(indices: missing, keypoints: records.map(\.keypoints), visibility: records.map(\.visibility),
+                                     paths: records.map(\.imagePath))
+            guard try transport.send(try Message(kind: .shard, step: UInt64(step), fields,
+                                                 bulk: missing.map { .bytes(dataset.images[$0]) }), to: name) else { return false }
+            peers[name]!.has.formUnion(missing)
+        }
+        let work = WorkFields(epoch: epoch, microBatch: index, indices: indices)
+        guard try transport.send(try Message(kind: .work, step: UInt64(step), work), to: name) else { return false }
+        peers[name]!.assigned = index
+        peers[name]!.assignedAt = Date()
+        return true
+    }
+
+    private func forget(_ name: PeerID, requeue pending: inout [Int], reason: String) {
+        guard let p = peers.removeValue(forKey: name) else { return }
+        if let mb = p.assigned { pending.append(mb) }
+        log("worker \(name) removed (\(reason))" + (p.assigned.map { "; micro-batch \($0) goes to another worker" } ?? ""))
+    }
+
+    /// Sends every ready worker the weights for `step` (after each optimizer step): one snapshot,
+    /// shared by all the sends.
+    public func broadcastWeights(step: Int, epoch: Int) throws {
+        let m = try weightsMessage(step: step, epoch: epoch)
+        for name in peers.keys {
+            if try !transport.send(m, to: name) { var none: [Int] = []; forget(name, requeue: &none, reason: "unreachable") }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+// Training a model on a dataset, in this process or with worker processes: the loop, validation
+// each epoch, and the final report. Both paths cut each step into the same micro-batches and
+// reduce them the same way, so they end with the same weights.
+import Cluster
+import Compute
+import Data
+import Foundation
+import Model
+
+final class TrainingRun {
+    let train: KeypointDataset
+    let validation: KeypointDataset
+    let trainer: Trainer
+    let config: RunConfig
+    let loaderThreads: Int
+    let plan: StepPlan
+    private var validationBatches: [KeypointBatch] = []
+    private var epochLoss: (sum: Float, steps: Int, images: Int, start: Date) = (0, 0, 0, Date())
+    private let start = Date()
+
+    init(train: KeypointDataset, validation: KeypointDataset, trainer: Trainer, config: RunConfig, loaderThreads: Int) {
+        self.train = train
+        self.validation = validation
+        self.trainer = trainer
+        self.config = config
+        self.loaderThreads = loaderThreads
+        plan = StepPlan(samples: train.count, batchSize: config.training.batchSize, microBatch: config.microBatch,
+                        seed: config.training.seed)
+        validationBatches = renderValidation()
+    }
+
+    private var size: Int { config.model.backbone.inputSize }
+    private var renderer: SampleRenderer { SampleRenderer(size: size, resize: config.resize, description: config.description) }
+    var totalSteps: Int { config.training.epochs * plan.stepsPerEpoch }
+
+    /// Trains in this process: micro-batches in sequence, decoded and augmented ahead of time by
+    /// background threads, reduced exactly as the coordinator reduces workers' results.
+    func runLocal(stopAfterStep: Int? = nil, checkpoints: CheckpointPolicy? = nil, afterEach: () throws -> Void = {}) throws {
+        let loader = BatchLoader(source: train.sampleSource, renderer: renderer, augmentation: config.augmentation,
+                                 seed: config.training.seed, threads: loaderThreads)
+        let store = trainer.network.store
+        let last = min(totalSteps, stopAfterStep ?? totalSteps)
+        var loadedEpoch = -1
+        while trainer.step < last {
+            let step = trainer.step
+            let (epoch, batches) = plan.microBatches(step: step)
+            if epoch != loadedEpoch {
+                // The loader works through the whole epoch's micro-batches, from this step on.
+                let first = step - epoch * plan.stepsPerEpoch
+                let all = (first..<plan.stepsPerEpoch).flatMap { plan.microBatches(step: epoch * plan.stepsPerEpoch + $0).batches }
+                loader.start(epoch: epoch, batches: all)
+                loadedEpoch = epoch
+            }
+            trainer.prepare(epoch: epoch)
+            let runningStatistics = store.statistics.array
+            var results: [MicroBatchResult] = []
+            for index in batches.indices {
+                guard let b = loader.next() else { throw ClusterError("the loader ended early at step \(step)") }
+                for failure in b.failures { print("skipped sample: \(failure.description)") }
+                guard b.count > 0 else {
+                    results.append(MicroBatchResult(index: index, lossSum: 0, labelled: 0, samples: 0,
+                                                    gradients: [Float](repeating: 0, count: store.gradients.count),
+                                                    batchStatistics: nil, failures: []))
+                    continue
+                }
+                let loss = try trainer.computeGradients(Self.batch(b), normalizer: 1,
+                                                        dropoutSeed: StepPlan.dropoutSeed(seed: config.training.seed, step: step, microBatch: index))
+                var gradients = store.gradients.array
+                if trainer.network.backboneFrozen {
+                    for spec in store.layout.parameters where spec.name.hasPrefix("backbone.") {
+                        gradients.replaceSubrange(spec.range, with: repeatElement(0, count: spec.count))
+                    }
+                }
+                results.append(MicroBatchResult(index: index, lossSum: loss, labelled: 2 * b.mask.reduce(0, +), samples: b.count,
+                                                gradients: gradients,
+                                                batchStatistics: trainer.network.backboneFrozen ? nil : trainer.network.batchStatistics(),
+                                                failures: []))
+            }
+            // The forwards moved the running statistics; the reduction folds them in, in order.
+            store.statistics.load(runningStatistics)
+            let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+            try afterStep(step: step, epoch: epoch, report: report, images: results.reduce(0) { $0 + $1.samples },
+                          checkpoints: checkpoints, last: last) { policy in
+                try Checkpoint.write(trainer: self.trainer, config: self.config, fingerprint: policy.fingerprint,
+                                     to: policy.directory, keep: policy.keep)
+            }
+            try afterEach()
+        }
+    }
+
+    /// Progress, checkpoints and validation after a step (both paths).
+    func afterStep(step: Int, epoch: Int, report: StepReport, images: Int, checkpoints: CheckpointPolicy?, last: Int,
+                   save: (CheckpointPolicy) throws -> String) throws {
+        epochLoss.sum += report.loss
+        epochLoss.steps += 1
+        epochLoss.images += images
+        let endOfEpoch = trainer.step % plan.stepsPerEpoch == 0
+        if let policy = checkpoints, policy.due(step: trainer.step, endOfEpoch: endOfEpoch || trainer.step == last) {
+            print("checkpoint: \(try save(policy))")
+        }
+        if endOfEpoch { try endEpoch(epoch) }
+    }
+
+    func endEpoch(_ epoch: Int) throws {
+        let seconds = Date().timeIntervalSince(epochLoss.start)
+        let (valLoss, metrics) = try trainer.evaluate(validationBatches)
+        print(String(format: "epoch %3d  train loss %.5f  val loss %.5f  %@  %.1f img/s%@", epoch + 1,
+                     epochLoss.sum / Float(max(epochLoss.steps, 1)), valLoss, metrics.summary,
+                     Double(epochLoss.images) / seconds, trainer.network.backboneFrozen ? "  (backbone frozen)" : ""))
+        epochLoss = (0, 0, 0, Date())
+    }
+
+    /// The final validation report; returns loss and metrics.
+    func finish() throws -> (loss: Float, metrics: KeypointMetrics) {
+        let (loss, metrics) = try trainer.evaluate(validationBatches)
+        print("final validation: loss \(loss), \(metrics.summary) (pixels of the \(size)x\(size) network input)")
+        print("mean-shape baseline (predict the average training keypoints): \(meanShapeBaseline().summary)")
+        print(String(format: "trained %d steps in %.1f s", trainer.step, Date().timeIntervalSince(start)))
+        return (loss, metrics)
+    }
+
+    /// Validation samples rendered once, without augmentation.
+    private func renderValidation() -> [KeypointBatch] {
+        let loader = BatchLoader(source: validation.sampleSource, renderer: renderer, augmentation: .none, seed: 0,
+                                 threads: loaderThreads)
+        let batchSize = config.training.batchSize
+        return stride(from: 0, to: validation.count, by: batchSize).compactMap { start in
+            let b = loader.load(epoch: 0, indices: Array(start..<min(start + batchSize, validation.count)))
+            for failure in b.failures { print("skipped validation sample: \(failure.description)") }
+            return b.count > 0 ? Self.batch(b) : nil
+        }
+    }
+
+    /// Metrics of always predicting the mean training keypoints (in the network frame).
+    private func meanShapeBaseline() -> KeypointMetrics {
+        let k2 = 2 * config.description.keypointCount
+        var sum = [Double](repeating: 0, count: k2), count = [Double](repeating: 0, count: k2)
+        for (i, record) in train.labels.records.enumerated() {
+            guard let size = try? ImageCodec.imageSize(train.images[i], path: record.imagePath) else { continue }
+            let mapping = FrameMapping(width: size.width, height: size.height, size: self.size, mode: config.resize)
+            for k in 0..<(k2 / 2) where record.visibility[k] > 0 {
+                let p = mapping.toNetwork(Double(record.keypoints[2 * k]), Double(record.keypoints[2 * k + 1]))
+                sum[2 * k] += p.x / Double(self.size); sum[2 * k + 1] += p.y / Double(self.size)
+                count[2 * k] += 1; count[2 * k + 1] += 1
+            }
+        }
+        let mean = (0..<k2).map { Float(sum[$0] / max(count[$0], 1)) }
+        let targets = validationBatches.flatMap(\.targets), mask = validationBatches.flatMap(\.mask)
+        let predictions = (0..<(targets.count / k2)).flatMap { _ in mean }
+        return KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: size)
+    }
+
+    static func batch(_ b: LoadedBatch) -> KeypointBatch {
+        KeypointBatch(images: b.images, targets: b.targets, mask: b.mask, count: b.count)
+    }
+}

@@ -1,0 +1,165 @@
+// What `train` and `coordinator` share: reading the data, building the model and run
+// configuration, resuming, and running the loop locally or with workers.
+import ArgumentParser
+import Cluster
+import Compute
+import Data
+import Foundation
+import Model
+
+struct TrainingSetupOptions: ParsableArguments {
+    @OptionGroup var compute: ComputeOptions
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var augment: AugmentOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var training: TrainingOptions
+    @OptionGroup var microBatch: MicroBatchOptions
+    @OptionGroup var checkpoints: CheckpointOptions
+    @Option(help: "Folder to save the trained model in (model.safetensors + model.json).")
+    var out: String?
+}
+
+final class TrainingSession {
+    let setup: TrainingSetupOptions
+    let run: TrainingRun
+    let trainer: Trainer
+    let config: RunConfig
+    let policy: CheckpointPolicy?
+
+    init(_ setup: TrainingSetupOptions) throws {
+        self.setup = setup
+        Engine.setThreads(setup.compute.threads)
+        let (train, validation, fingerprint) = try Self.loadDatasets(setup)
+        let names = train.description.keypointNames
+        let modelConfig = try setup.model.config(keypoints: names.count, names: names)
+        let training = try setup.training.config(inputSize: modelConfig.backbone.inputSize, samples: train.count)
+        let augmentation = setup.augment.config
+        try augmentation.validate(for: train.description, labels: setup.dataOptions.data)
+        config = RunConfig(model: modelConfig, training: training, description: train.description,
+                           resize: setup.dataOptions.resize, augmentation: augmentation, microBatch: setup.microBatch.microBatch)
+        let network = try KeypointNetwork(modelConfig)
+        setup.model.initializer.initialise(network.store, seed: training.seed)
+        trainer = Trainer(network: network, config: training)
+        policy = setup.checkpoints.policy(fingerprint: fingerprint)
+        if setup.checkpoints.resume, let policy {
+            if let contents = Checkpoint.newestValid(in: policy.directory, log: { print($0) }) {
+                try Checkpoint.restore(contents, into: trainer, config: config, fingerprint: fingerprint)
+                print("resumed from \(contents.url.path) at step \(contents.step)")
+            } else {
+                print("no checkpoint in \(policy.directory.path) yet: starting from the beginning")
+            }
+        }
+        run = TrainingRun(train: train, validation: validation, trainer: trainer, config: config,
+                          loaderThreads: setup.dataOptions.loaderThreads)
+        print("training MobileNetV1 alpha \(modelConfig.backbone.alpha) at \(modelConfig.backbone.inputSize)px, "
+              + "K=\(names.count), \(network.store.layout.parameterCount) parameters, \(train.count) train / "
+              + "\(validation.count) val images, batch \(training.batchSize) in micro-batches of \(config.microBatch), "
+              + "\(run.totalSteps) steps")
+    }
+
+    /// Reads and checks the labels and images; bad input stops here, before any training.
+    /// Also returns the training labels' fingerprint (labels plus image sizes and times).
+    private static func loadDatasets(_ setup: TrainingSetupOptions) throws -> (KeypointDataset, KeypointDataset, String) {
+        let d = setup.dataOptions
+        let all = try KeypointDataset.load(labels: d.data, description: d.describe, skipBad: d.skipBad)
+        report(all.skipped)
+        let fingerprint = try DatasetFingerprint.compute(all.labels, descriptionFile: d.describe)
+        if let val = d.val {
+            let validation = try KeypointDataset.load(labels: val, description: d.describe, skipBad: d.skipBad)
+            report(validation.skipped)
+            try LabelReader.checkCompatible(all.labels, validation.labels)
+            return (all, validation, fingerprint)
+        }
+        let (trainRecords, valRecords) = DatasetSplit.split(all.labels, validationFraction: d.valFraction, seed: setup.training.seed)
+        let position = Dictionary(all.labels.records.enumerated().map { ($1.imagePath, $0) }, uniquingKeysWith: { a, _ in a })
+        let trainIdx = trainRecords.compactMap { position[$0.imagePath] }, valIdx = valRecords.compactMap { position[$0.imagePath] }
+        guard !trainIdx.isEmpty, !valIdx.isEmpty else {
+            throw DataError(d.data, "\(all.count) samples cannot be split into training and validation "
+                + "with --val-fraction \(d.valFraction); add samples or pass --val")
+        }
+        return (all.subset(trainIdx), all.subset(valIdx), fingerprint)
+    }
+
+    private static func report(_ skipped: [DataError]) {
+        guard !skipped.isEmpty else { return }
+        print("skipped \(skipped.count) bad sample(s) (--skip-bad):")
+        for e in skipped.prefix(20) { print("  \(e.description)") }
+        if skipped.count > 20 { print("  ... and \(skipped.count - 20) more") }
+    }
+
+    private func save(_ policy: CheckpointPolicy) throws -> String {
+        try Checkpoint.write(trainer: trainer, config: config, fingerprint: policy.fingerprint, to: policy.directory, keep: policy.keep)
+    }
+
+    /// Stops at a step boundary after SIGINT/SIGTERM, with a checkpoint when a folder is set.
+    private func stopIfAsked() throws {
+        guard StopRequest.shared.isRequested else { return }
+        if let policy { print("stopping on signal; checkpoint: \(try save(policy))") } else { print("stopping on signal") }
+        throw ExitCode(130)
+    }
+
+    func runLocal() throws {
+        try run.runLocal(stopAfterStep: setup.checkpoints.steps, checkpoints: policy, afterEach: stopIfAsked)
+    }
+
+    /// Runs a coordinator on `bind`, starting `localWorkers` worker processes on this machine.
+    func runDistributed(bind: String, localWorkers: Int, minWorkers: Int) throws {
+        let context = ZMQContext()
+        let transport = try ZMQCoordinatorTransport(context: context, bind: bind)
+        var options = Coordinator.Options()
+        options.minWorkers = minWorkers
+        options.stopAfterStep = setup.checkpoints.steps
+        let coordinator = Coordinator(transport: transport, dataset: run.train, config: config, trainer: trainer,
+                                      options: options, log: { print("[coordinator] \($0)") })
+        let last = min(run.totalSteps, setup.checkpoints.steps ?? run.totalSteps)
+        coordinator.afterStep = { [self] step, epoch, report, images in
+            try run.afterStep(step: step, epoch: epoch, report: report, images: images, checkpoints: policy, last: last,
+                              save: save)
+            try stopIfAsked()
+        }
+        print("[coordinator] listening on \(transport.endpoint)")
+        let children = try LocalWorkers(count: localWorkers, endpoint: transport.endpoint, threads: setup.compute.threads)
+        StopRequest.shared.install()
+        defer { children.stop() }
+        try coordinator.run()
+        children.wait()
+    }
+
+    func finish() throws {
+        let (loss, metrics) = try run.finish()
+        if let out = setup.out {
+            try SavedModel.save(trainer.network, to: URL(fileURLWithPath: out), training: [
+                "steps": "\(trainer.step)", "val_loss": "\(loss)", "val_nme": "\(metrics.nme)",
+                "resize": config.resize.rawValue,
+            ])
+            print("saved model to \(out)")
+        }
+    }
+}
+
+/// Worker processes started by `train --workers N`: real processes running `keypoints worker`,
+/// their output going to ours (each line prefixed with the worker's name).
+final class LocalWorkers {
+    private var processes: [Process] = []
+
+    init(count: Int, endpoint: String, threads: Int) throws {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        for i in 0..<count {
+            let p = Process()
+            p.executableURL = executable
+            p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)"]
+            try p.run()
+            processes.append(p)
+        }
+    }
+
+    /// Waits (up to 10 s) for the workers to leave after the coordinator's bye.
+    func wait() {
+        let deadline = Date().addingTimeInterval(10)
+        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
+    }
+
+    func stop() {
+        for p in processes where p.isRunning { p.terminate() }
+    }
+}
