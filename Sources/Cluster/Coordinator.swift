@@ -35,6 +35,8 @@ public final class Coordinator {
     private let options: Options
     private let log: (String) -> Void
     private var peers: [PeerID: Peer] = [:]
+    /// Image bytes sent to workers since the last epoch end (each sample goes to a worker once).
+    private var shipped: (images: Int, bytes: Int) = (0, 0)
     /// Called after each applied step with (step, epoch, report, samples); progress, validation and
     /// checkpoints hang off it.
     public var afterStep: ((Int, Int, StepReport, Int) throws -> Void)?
@@ -64,6 +66,11 @@ public final class Coordinator {
             let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
             if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
             try afterStep?(step, epoch, report, results.reduce(0) { $0 + $1.samples })
+            if trainer.step % plan.stepsPerEpoch == 0 {
+                log(String(format: "epoch %d: sent %d image(s) (%.1f MB) to workers", epoch + 1, shipped.images,
+                           Double(shipped.bytes) / 1e6))
+                shipped = (0, 0)
+            }
         }
         for peer in peers.keys { _ = try? transport.send(try Message(kind: .bye, ReasonFields(reason: "training finished")), to: peer) }
     }
@@ -165,6 +172,8 @@ public final class Coordinator {
             guard try transport.send(try Message(kind: .shard, step: UInt64(step), fields,
                                                  bulk: missing.map { .bytes(dataset.images[$0]) }), to: name) else { return false }
             peers[name]!.has.formUnion(missing)
+            shipped.images += missing.count
+            shipped.bytes += missing.reduce(0) { $0 + dataset.images[$1].count }
         }
         let work = WorkFields(epoch: epoch, microBatch: index, indices: indices)
         guard try transport.send(try Message(kind: .work, step: UInt64(step), work), to: name) else { return false }

@@ -78,3 +78,61 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("different model"), r.stderr)
     }
 }
+
+final class SignalAndShardTests: XCTestCase {
+    func testSIGTERMCheckpointsAtAStepBoundaryAndResumeContinues() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "24", "--size", "64"]).status, 0)
+        let checkpoints = root.appendingPathComponent("ckpt")
+        let args = ["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25", "--input-size", "96",
+                    "--hidden", "8", "--batch-size", "4", "--micro-batch", "2", "--epochs", "200", "--workers", "1",
+                    "--checkpoint-dir", checkpoints.path]
+        let process = Process()
+        process.executableURL = BinaryRunner.binary
+        process.arguments = args
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for training to be under way (the first epoch line), then ask it to stop.
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !text.contains("epoch   1") && Date() < deadline {
+            text += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        XCTAssertTrue(text.contains("epoch   1"), text)
+        process.terminate() // SIGTERM
+        text += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, text)
+        XCTAssertTrue(text.contains("stopping on signal; checkpoint: "), text)
+        let files = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).filter { $0.hasPrefix("ckpt-") }
+        XCTAssertFalse(files.isEmpty)
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).contains { $0.hasPrefix(".tmp") },
+                       "no temporary checkpoint file may be left behind")
+        // The newest checkpoint is valid: a resumed run picks it up.
+        let resumed = try BinaryRunner.run(args.map { $0 == "200" ? "1" : $0 } + ["--resume", "--steps", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("resumed from"), resumed.stdout)
+    }
+
+    func testEachSampleIsSentToAWorkerOnceAndLaterEpochsMoveNoBytesWithOneWorker() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "20", "--size", "64"]).status, 0)
+        let r = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--val-fraction", "0.2",
+                                      "--alpha", "0.25", "--input-size", "96", "--hidden", "8", "--batch-size", "8",
+                                      "--micro-batch", "4", "--epochs", "3", "--workers", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let sent = r.stdout.split(separator: "\n").filter { $0.contains("image(s)") && $0.contains("to workers") }
+        XCTAssertEqual(sent.count, 3, r.stdout)
+        // The split holds out about 20% by hashed path; every training image goes out once, in epoch 1.
+        let trainCount = r.stdout.components(separatedBy: " train / ")[0].components(separatedBy: " ").last ?? "?"
+        XCTAssertTrue(sent[0].contains("epoch 1: sent \(trainCount) image(s)"), "\(sent[0]) vs \(trainCount) training images")
+        XCTAssertTrue(sent[1].contains("epoch 2: sent 0 image(s)"), String(sent[1]))
+        XCTAssertTrue(sent[2].contains("epoch 3: sent 0 image(s)"), String(sent[2]))
+    }
+}
