@@ -5,6 +5,23 @@ import Data
 import Foundation
 import Model
 
+/// Where one step's time went, seconds. `compute` and `transfer` are per worker (summed over the
+/// micro-batches, divided by the workers used); `update` is the coordinator's reduce + optimizer +
+/// broadcast.
+public struct StepTiming: Sendable {
+    public var total: Double
+    public var compute: Double
+    public var transfer: Double
+    public var update: Double
+    public var samples: Int
+    public var workers: Int
+
+    public init(total: Double, compute: Double, transfer: Double, update: Double, samples: Int, workers: Int) {
+        self.total = total; self.compute = compute; self.transfer = transfer; self.update = update
+        self.samples = samples; self.workers = workers
+    }
+}
+
 public final class Coordinator {
     public struct Options {
         /// Workers needed before the first step.
@@ -37,9 +54,8 @@ public final class Coordinator {
     private var peers: [PeerID: Peer] = [:]
     /// Image bytes sent to workers since the last epoch end (each sample goes to a worker once).
     private var shipped: (images: Int, bytes: Int) = (0, 0)
-    /// Called after each applied step with (step, epoch, report, samples); progress, validation and
-    /// checkpoints hang off it.
-    public var afterStep: ((Int, Int, StepReport, Int) throws -> Void)?
+    /// Called after each applied step; progress, metrics, validation and checkpoints hang off it.
+    public var afterStep: ((Int, Int, StepReport, StepTiming) throws -> Void)?
 
     public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, trainer: Trainer,
                 options: Options, log: @escaping (String) -> Void) {
@@ -62,10 +78,18 @@ public final class Coordinator {
         while trainer.step < last {
             let step = trainer.step
             let (epoch, batches) = plan.microBatches(step: step)
-            let results = try runStep(step: step, epoch: epoch, batches: batches)
+            let started = Date()
+            let (results, roundTrips) = try runStep(step: step, epoch: epoch, batches: batches)
+            let updateStarted = Date()
             let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
             if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
-            try afterStep?(step, epoch, report, results.reduce(0) { $0 + $1.samples })
+            let workers = max(1, min(peers.count, batches.count))
+            let compute = results.reduce(0) { $0 + $1.computeSeconds }
+            let timing = StepTiming(total: Date().timeIntervalSince(started), compute: compute / Double(workers),
+                                    transfer: max(0, roundTrips - compute) / Double(workers),
+                                    update: Date().timeIntervalSince(updateStarted),
+                                    samples: results.reduce(0) { $0 + $1.samples }, workers: peers.count)
+            try afterStep?(step, epoch, report, timing)
             if trainer.step % plan.stepsPerEpoch == 0 {
                 log(String(format: "epoch %d: sent %d image(s) (%.1f MB) to workers", epoch + 1, shipped.images,
                            Double(shipped.bytes) / 1e6))
@@ -76,8 +100,10 @@ public final class Coordinator {
     }
 
     /// Hands out the micro-batches of one step and collects every result exactly once.
-    private func runStep(step: Int, epoch: Int, batches: [[Int]]) throws -> [MicroBatchResult] {
+    /// Also returns the summed round-trip seconds (work sent to gradients received) of the results.
+    private func runStep(step: Int, epoch: Int, batches: [[Int]]) throws -> ([MicroBatchResult], Double) {
         var pending = Array(batches.indices)
+        var roundTrips = 0.0
         var results: [Int: MicroBatchResult] = [:]
         var lastWait = Date.distantPast
         for name in peers.keys { peers[name]!.assigned = nil }
@@ -128,8 +154,11 @@ public final class Coordinator {
                     continue
                 }
                 for failure in f.failures { log("\(peer) skipped a sample: \(failure)") }
-                results[f.microBatch] = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled,
-                                                         samples: f.samples, gradients: g, batchStatistics: stats, failures: f.failures)
+                var result = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled,
+                                              samples: f.samples, gradients: g, batchStatistics: stats, failures: f.failures)
+                result.computeSeconds = f.computeSeconds
+                results[f.microBatch] = result
+                roundTrips += Date().timeIntervalSince(p.assignedAt)
                 p.assigned = nil
                 peers[peer] = p
             case .bye:
@@ -140,7 +169,7 @@ public final class Coordinator {
                 log("ignored \(m.summary) from \(peer)")
             }
         }
-        return batches.indices.map { results[$0]! }
+        return (batches.indices.map { results[$0]! }, roundTrips)
     }
 
     /// Answers a hello: configuration and current weights. A known name that says hello again

@@ -19,6 +19,8 @@ public struct MicroBatchResult: Sendable {
     public var batchStatistics: [Float]?
     /// Samples that could not be decoded (skipped), with the reason.
     public var failures: [String]
+    /// Wall time of the computation, seconds.
+    public var computeSeconds: Double = 0
 
     public init(index: Int, lossSum: Float, labelled: Float, samples: Int, gradients: [Float],
                 batchStatistics: [Float]?, failures: [String]) {
@@ -58,6 +60,13 @@ public final class MicroBatchComputer {
 
     /// Forward + backward of micro-batch `index` of `step` (epoch `epoch`) over dataset `indices`.
     public func compute(step: Int, epoch: Int, index: Int, indices: [Int]) throws -> MicroBatchResult {
+        let started = Date()
+        var result = try computeUntimed(step: step, epoch: epoch, index: index, indices: indices)
+        result.computeSeconds = Date().timeIntervalSince(started)
+        return result
+    }
+
+    private func computeUntimed(step: Int, epoch: Int, index: Int, indices: [Int]) throws -> MicroBatchResult {
         trainer.prepare(epoch: epoch)
         var images: [Float] = [], targets: [Float] = [], mask: [Float] = []
         var failures: [String] = []

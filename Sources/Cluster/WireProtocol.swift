@@ -192,6 +192,8 @@ public struct GradientFields: Codable, Sendable {
     public var samples: Int
     public var hasStatistics: Bool
     public var failures: [String]
+    /// Seconds the worker spent decoding, augmenting and computing (for the step-time split).
+    public var computeSeconds: Double
 }
 
 /// `refused` and `bye`: why.

@@ -82,7 +82,8 @@ public final class Worker {
                 var bulk: [Frame] = [.floats(r.gradients)]
                 if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
                 let fields = GradientFields(microBatch: f.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
-                                            hasStatistics: r.batchStatistics != nil, failures: r.failures)
+                                            hasStatistics: r.batchStatistics != nil, failures: r.failures,
+                                            computeSeconds: r.computeSeconds)
                 try transport.send(try Message(kind: .gradients, step: m.step, fields, bulk: bulk))
             case .bye:
                 log("coordinator says training is over")

@@ -17,6 +17,7 @@ final class TrainingRun {
     private var validationBatches: [KeypointBatch] = []
     private var epochLoss: (sum: Float, steps: Int, images: Int, start: Date) = (0, 0, 0, Date())
     private let start = Date()
+    private let firstStep: Int
 
     init(train: KeypointDataset, validation: KeypointDataset, trainer: Trainer, config: RunConfig, loaderThreads: Int) {
         self.train = train
@@ -24,6 +25,7 @@ final class TrainingRun {
         self.trainer = trainer
         self.config = config
         self.loaderThreads = loaderThreads
+        firstStep = trainer.step
         plan = StepPlan(samples: train.count, batchSize: config.training.batchSize, microBatch: config.microBatch,
                         seed: config.training.seed)
         validationBatches = renderValidation()
@@ -43,6 +45,7 @@ final class TrainingRun {
         var loadedEpoch = -1
         while trainer.step < last {
             let step = trainer.step
+            let started = Date()
             let (epoch, batches) = plan.microBatches(step: step)
             if epoch != loadedEpoch {
                 // The loader works through the whole epoch's micro-batches, from this step on.
@@ -78,9 +81,12 @@ final class TrainingRun {
             }
             // The forwards moved the running statistics; the reduction folds them in, in order.
             store.statistics.load(runningStatistics)
+            let updateStarted = Date()
             let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
-            try afterStep(step: step, epoch: epoch, report: report, images: results.reduce(0) { $0 + $1.samples },
-                          checkpoints: checkpoints, last: last) { policy in
+            let update = Date().timeIntervalSince(updateStarted)
+            let timing = StepTiming(total: Date().timeIntervalSince(started), compute: Date().timeIntervalSince(started) - update,
+                                    transfer: 0, update: update, samples: results.reduce(0) { $0 + $1.samples }, workers: 0)
+            try afterStep(step: step, epoch: epoch, report: report, timing: timing, checkpoints: checkpoints, last: last) { policy in
                 try Checkpoint.write(trainer: self.trainer, config: self.config, fingerprint: policy.fingerprint,
                                      to: policy.directory, keep: policy.keep)
             }
@@ -88,12 +94,33 @@ final class TrainingRun {
         }
     }
 
-    /// Progress, checkpoints and validation after a step (both paths).
-    func afterStep(step: Int, epoch: Int, report: StepReport, images: Int, checkpoints: CheckpointPolicy?, last: Int,
+    /// Progress line every `logEvery` steps and a JSON line per step in the metrics log.
+    var logEvery = 10
+    var metricsLog: FileHandle?
+
+    /// Progress, metrics, checkpoints and validation after a step (both paths).
+    func afterStep(step: Int, epoch: Int, report: StepReport, timing: StepTiming, checkpoints: CheckpointPolicy?, last: Int,
                    save: (CheckpointPolicy) throws -> String) throws {
         epochLoss.sum += report.loss
         epochLoss.steps += 1
-        epochLoss.images += images
+        epochLoss.images += timing.samples
+        let rate = Double(timing.samples) / max(timing.total, 1e-9)
+        if let metricsLog {
+            let line: [String: Any] = ["step": step + 1, "epoch": epoch + 1, "loss": Double(report.loss),
+                                       "lr": Double(report.learningRate), "grad_norm": Double(report.gradientNorm),
+                                       "images_per_s": rate, "step_s": timing.total, "compute_s": timing.compute,
+                                       "transfer_s": timing.transfer, "update_s": timing.update, "workers": timing.workers]
+            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) {
+                metricsLog.write(data + Foundation.Data("\n".utf8))
+            }
+        }
+        if logEvery > 0 && (step + 1) % logEvery == 0 {
+            let elapsed = Date().timeIntervalSince(start), done = Double(step + 1 - firstStep)
+            let eta = done > 0 ? elapsed / done * Double(last - step - 1) : 0
+            print(String(format: "step %d/%d  epoch %d  loss %.5f  lr %.2e  %.1f img/s  %@ETA %@", step + 1, last, epoch + 1,
+                         report.loss, report.learningRate, rate, timing.workers > 0 ? "workers \(timing.workers)  " : "",
+                         Self.duration(eta)))
+        }
         let endOfEpoch = trainer.step % plan.stepsPerEpoch == 0
         if let policy = checkpoints, policy.due(step: trainer.step, endOfEpoch: endOfEpoch || trainer.step == last) {
             print("checkpoint: \(try save(policy))")
@@ -148,6 +175,11 @@ final class TrainingRun {
         let targets = validationBatches.flatMap(\.targets), mask = validationBatches.flatMap(\.mask)
         let predictions = (0..<(targets.count / k2)).flatMap { _ in mean }
         return KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: size)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : (s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s")
     }
 
     static func batch(_ b: LoadedBatch) -> KeypointBatch {

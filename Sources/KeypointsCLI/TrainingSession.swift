@@ -17,6 +17,10 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var checkpoints: CheckpointOptions
     @Option(help: "Folder to save the trained model in (model.safetensors + model.json).")
     var out: String?
+    @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
+    var logEvery: Int = 10
+    @Option(name: .customLong("metrics-log"), help: "Append one JSON line per step here (default: CHECKPOINT_DIR/metrics.jsonl).")
+    var metricsLog: String?
 }
 
 final class TrainingSession {
@@ -51,6 +55,17 @@ final class TrainingSession {
         }
         run = TrainingRun(train: train, validation: validation, trainer: trainer, config: config,
                           loaderThreads: setup.dataOptions.loaderThreads)
+        run.logEvery = setup.logEvery
+        if let path = setup.metricsLog ?? setup.checkpoints.checkpointDir.map({ "\($0)/metrics.jsonl" }) {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            guard let handle = FileHandle(forWritingAtPath: path) else {
+                throw ValidationError("cannot write the metrics log \(path)")
+            }
+            handle.seekToEndOfFile()
+            run.metricsLog = handle
+        }
         print("training MobileNetV1 alpha \(modelConfig.backbone.alpha) at \(modelConfig.backbone.inputSize)px, "
               + "K=\(names.count), \(network.store.layout.parameterCount) parameters, \(train.count) train / "
               + "\(validation.count) val images, batch \(training.batchSize) in micro-batches of \(config.microBatch), "
@@ -112,8 +127,8 @@ final class TrainingSession {
         let coordinator = Coordinator(transport: transport, dataset: run.train, config: config, trainer: trainer,
                                       options: options, log: { print("[coordinator] \($0)") })
         let last = min(run.totalSteps, setup.checkpoints.steps ?? run.totalSteps)
-        coordinator.afterStep = { [self] step, epoch, report, images in
-            try run.afterStep(step: step, epoch: epoch, report: report, images: images, checkpoints: policy, last: last,
+        coordinator.afterStep = { [self] step, epoch, report, timing in
+            try run.afterStep(step: step, epoch: epoch, report: report, timing: timing, checkpoints: policy, last: last,
                               save: save)
             try stopIfAsked()
         }
