@@ -1,0 +1,66 @@
+// Coordinator and worker on two "hosts": separate network namespaces joined by a veth pair, so
+// nothing can rely on loopback. The worker is started in another folder and is never told where
+// the dataset is: its samples arrive over ZeroMQ.
+import Foundation
+import XCTest
+
+final class NetworkNamespaceTests: XCTestCase {
+    private func sh(_ command: String) throws -> RunResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func testCoordinatorAndWorkerInSeparateNetworkNamespaces() throws {
+        guard getuid() == 0 else { throw XCTSkip("network namespaces need root; run the tests as root (CI does)") }
+        let tag = String(UInt32.random(in: 0..<1_000_000))
+        let c = "kpc\(tag)", w = "kpw\(tag)"
+        let subnet = "10.\(200 + Int.random(in: 0..<50)).\(Int.random(in: 0..<250))"
+        let setup = try sh("""
+            set -e
+            ip netns add \(c); ip netns add \(w)
+            ip link add v\(tag)c type veth peer name v\(tag)w
+            ip link set v\(tag)c netns \(c); ip link set v\(tag)w netns \(w)
+            ip -n \(c) addr add \(subnet).1/24 dev v\(tag)c; ip -n \(w) addr add \(subnet).2/24 dev v\(tag)w
+            ip -n \(c) link set v\(tag)c up; ip -n \(w) link set v\(tag)w up
+            ip -n \(c) link set lo up; ip -n \(w) link set lo up
+            """)
+        defer { _ = try? sh("ip netns del \(c); ip netns del \(w)") }
+        guard setup.status == 0 else { throw XCTSkip("cannot create network namespaces here: \(setup.stderr)") }
+
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "16", "--size", "64"]).status, 0)
+        let workerHome = root.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: workerHome, withIntermediateDirectories: true)
+
+        let bin = BinaryRunner.binary.path
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        worker.arguments = ["netns", "exec", w, bin, "worker", "--connect", "tcp://\(subnet).1:5599", "--name", "remote-1"]
+        worker.currentDirectoryURL = workerHome
+        let workerOut = Pipe()
+        worker.standardOutput = workerOut
+        worker.standardError = workerOut
+        try worker.run()
+        defer { if worker.isRunning { worker.terminate() } }
+
+        let r = try sh("cd \(root.path) && OMP_WAIT_POLICY=passive ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 "
+                       + "--data cards/labels.csv --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 2")
+        let workerText = String(decoding: workerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        worker.waitUntilExit()
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("worker remote-1 joined"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("final validation"), r.stdout)
+        XCTAssertTrue(workerText.contains("training is over"), workerText)
+        XCTAssertEqual(worker.terminationStatus, 0, workerText)
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Data-parallel scaling on this machine: training images/s of MobileNetV1 alpha 1.0 at 224 px,
+# batch 32, for 1 worker x 2 threads, 2 workers x 1 thread and one process x 2 threads, and the
+# coordinator's cost per step (reduce + optimizer + broadcast) with 8 workers over loopback.
+# Prints medians over the timed steps (the first 2 steps are warm-up). Needs a dataset:
+#   scripts/bench-scaling.sh [LABELS]   (default: runs/demo/cards/labels.csv, made by the demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+labels=${1:-runs/demo/cards/labels.csv}
+bin=.build/release/keypoints
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+[ -f "$labels" ] || "$bin" synth --out "$(dirname "$labels")" --count 512 --size 256
+steps=${STEPS:-12}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+median() { # median of a JSON field over steps > 2 of a metrics log
+  python3 - "$1" "$2" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(f"{statistics.median(r[sys.argv[2]] for r in rows if r['step'] > 2):.3f}")
+PY
+}
+
+run() { # name, extra flags...
+  local name=$1; shift
+  "$bin" train --data "$labels" --val-fraction 0.02 --alpha 1.0 --input-size 224 --batch-size 32 \
+    --steps "$steps" --log-every 0 --metrics-log "$tmp/$name.jsonl" "$@" > "$tmp/$name.log" 2>&1
+  echo "$name: $(median "$tmp/$name.jsonl" images_per_s) images/s (median step $(median "$tmp/$name.jsonl" step_s) s;" \
+       "compute $(median "$tmp/$name.jsonl" compute_s) s, transfer $(median "$tmp/$name.jsonl" transfer_s) s," \
+       "coordinator update $(median "$tmp/$name.jsonl" update_s) s)"
+}
+
+run "1 worker x 2 threads" --workers 1 --threads 2 --micro-batch 32
+run "2 workers x 1 thread" --workers 2 --threads 1 --micro-batch 16
+run "1 process x 2 threads (no workers)" --threads 2 --micro-batch 32
+STEPS=4 run "8 workers x 1 thread (coordinator cost)" --workers 8 --threads 1 --micro-batch 4
