@@ -52,8 +52,19 @@ public final class Coordinator {
     private let options: Options
     private let log: (String) -> Void
     private var peers: [PeerID: Peer] = [:]
+    /// False until `minWorkers` workers are ready for the first time; no work is handed out before.
+    /// Never reset: later steps go on with whoever is alive.
+    private var started = false
     /// Image bytes sent to workers since the last epoch end (each sample goes to a worker once).
     private var shipped: (images: Int, bytes: Int) = (0, 0)
+    /// Polled while a step waits for workers; when it returns true the step is abandoned (nothing of
+    /// it applied) and `run` throws `Coordinator.Stopped`, so the caller can checkpoint the last
+    /// completed step.
+    public var stopRequested: (() -> Bool)?
+
+    /// Thrown by `run` when `stopRequested` said so.
+    public struct Stopped: Error {}
+
     /// Called after each applied step; progress, metrics, validation and checkpoints hang off it.
     public var afterStep: ((Int, Int, StepReport, StepTiming) throws -> Void)?
 
@@ -78,14 +89,14 @@ public final class Coordinator {
         while trainer.step < last {
             let step = trainer.step
             let (epoch, batches) = plan.microBatches(step: step)
-            let started = Date()
+            let stepStarted = Date()
             let (results, roundTrips) = try runStep(step: step, epoch: epoch, batches: batches)
             let updateStarted = Date()
             let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
             if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
             let workers = max(1, min(peers.count, batches.count))
             let compute = results.reduce(0) { $0 + $1.computeSeconds }
-            let timing = StepTiming(total: Date().timeIntervalSince(started), compute: compute / Double(workers),
+            let timing = StepTiming(total: Date().timeIntervalSince(stepStarted), compute: compute / Double(workers),
                                     transfer: max(0, roundTrips - compute) / Double(workers),
                                     update: Date().timeIntervalSince(updateStarted),
                                     samples: results.reduce(0) { $0 + $1.samples }, workers: peers.count)
@@ -108,8 +119,9 @@ public final class Coordinator {
         var lastWait = Date.distantPast
         for name in peers.keys { peers[name]!.assigned = nil }
         while results.count < batches.count {
+            started = started || peers.values.filter(\.ready).count >= options.minWorkers
             // Hand out work to idle, ready workers: the micro-batch whose samples they hold most of.
-            for name in peers.keys.sorted() where peers[name]!.ready && peers[name]!.assigned == nil && !pending.isEmpty {
+            for name in peers.keys.sorted() where started && peers[name]!.ready && peers[name]!.assigned == nil && !pending.isEmpty {
                 let best = pending.max { a, b in
                     batches[a].filter { peers[name]!.has.contains($0) }.count < batches[b].filter { peers[name]!.has.contains($0) }.count
                 }!
@@ -119,12 +131,13 @@ public final class Coordinator {
                     forget(name, requeue: &pending, reason: "unreachable")
                 }
             }
-            if peers.values.filter(\.ready).count < options.minWorkers || peers.isEmpty {
+            if !started || peers.isEmpty {
                 if Date().timeIntervalSince(lastWait) > 10 {
                     log("waiting for workers (\(peers.count) connected, \(options.minWorkers) needed) at step \(step)")
                     lastWait = Date()
                 }
             }
+            if stopRequested?() == true { throw Stopped() }
             guard let (peer, m) = try transport.receive(timeout: 500) else {
                 for (name, p) in peers where p.assigned != nil && Date().timeIntervalSince(p.assignedAt) > options.stepDeadline {
                     forget(name, requeue: &pending, reason: "no answer within \(Int(options.stepDeadline)) s")

@@ -34,6 +34,30 @@ public struct MicroBatchResult: Sendable {
     }
 }
 
+extension MicroBatchResult {
+    /// The result of the pass the trainer's network just ran backward: its gradients (zeros for
+    /// frozen tensors, which that pass did not write) and, unless the backbone is frozen, its BN
+    /// batch statistics.
+    public static func capture(from trainer: Trainer, index: Int, lossSum: Float, labelled: Float, samples: Int,
+                               failures: [String] = []) -> MicroBatchResult {
+        let network = trainer.network, store = network.store
+        var gradients = store.gradients.array
+        if network.backboneFrozen {
+            for spec in store.layout.parameters where spec.name.hasPrefix("backbone.") {
+                gradients.replaceSubrange(spec.range, with: repeatElement(0, count: spec.count))
+            }
+        }
+        return MicroBatchResult(index: index, lossSum: lossSum, labelled: labelled, samples: samples, gradients: gradients,
+                                batchStatistics: network.backboneFrozen ? nil : network.batchStatistics(), failures: failures)
+    }
+
+    /// An empty micro-batch (every sample failed to load): adds nothing to the step.
+    public static func empty(index: Int, parameterCount: Int, failures: [String] = []) -> MicroBatchResult {
+        MicroBatchResult(index: index, lossSum: 0, labelled: 0, samples: 0,
+                         gradients: [Float](repeating: 0, count: parameterCount), batchStatistics: nil, failures: failures)
+    }
+}
+
 /// Holds samples (encoded images and labels) and computes micro-batch gradients with a network
 /// whose weights the caller keeps up to date.
 public final class MicroBatchComputer {
@@ -83,23 +107,12 @@ public final class MicroBatchComputer {
                 failures.append("\(error)")
             }
         }
-        let parameterCount = network.store.layout.parameterCount
         guard count > 0 else {
-            return MicroBatchResult(index: index, lossSum: 0, labelled: 0, samples: 0,
-                                    gradients: [Float](repeating: 0, count: parameterCount), batchStatistics: nil, failures: failures)
+            return .empty(index: index, parameterCount: network.store.layout.parameterCount, failures: failures)
         }
         let batch = KeypointBatch(images: images, targets: targets, mask: mask, count: count)
         let loss = try trainer.computeGradients(batch, normalizer: 1, dropoutSeed: StepPlan.dropoutSeed(seed: config.training.seed, step: step, microBatch: index))
-        let frozen = network.backboneFrozen
-        var gradients = network.store.gradients.array
-        if frozen {
-            // Frozen tensors were not written this pass: report zeros, not stale values.
-            for spec in network.store.layout.parameters where spec.name.hasPrefix("backbone.") {
-                gradients.replaceSubrange(spec.range, with: repeatElement(0, count: spec.count))
-            }
-        }
-        return MicroBatchResult(index: index, lossSum: loss, labelled: 2 * mask.reduce(0, +), samples: count,
-                                gradients: gradients, batchStatistics: frozen ? nil : network.batchStatistics(),
-                                failures: failures)
+        return .capture(from: trainer, index: index, lossSum: loss, labelled: 2 * mask.reduce(0, +), samples: count,
+                        failures: failures)
     }
 }

@@ -61,23 +61,13 @@ final class TrainingRun {
                 guard let b = loader.next() else { throw ClusterError("the loader ended early at step \(step)") }
                 for failure in b.failures { print("skipped sample: \(failure.description)") }
                 guard b.count > 0 else {
-                    results.append(MicroBatchResult(index: index, lossSum: 0, labelled: 0, samples: 0,
-                                                    gradients: [Float](repeating: 0, count: store.gradients.count),
-                                                    batchStatistics: nil, failures: []))
+                    results.append(.empty(index: index, parameterCount: store.gradients.count))
                     continue
                 }
                 let loss = try trainer.computeGradients(Self.batch(b), normalizer: 1,
                                                         dropoutSeed: StepPlan.dropoutSeed(seed: config.training.seed, step: step, microBatch: index))
-                var gradients = store.gradients.array
-                if trainer.network.backboneFrozen {
-                    for spec in store.layout.parameters where spec.name.hasPrefix("backbone.") {
-                        gradients.replaceSubrange(spec.range, with: repeatElement(0, count: spec.count))
-                    }
-                }
-                results.append(MicroBatchResult(index: index, lossSum: loss, labelled: 2 * b.mask.reduce(0, +), samples: b.count,
-                                                gradients: gradients,
-                                                batchStatistics: trainer.network.backboneFrozen ? nil : trainer.network.batchStatistics(),
-                                                failures: []))
+                results.append(.capture(from: trainer, index: index, lossSum: loss, labelled: 2 * b.mask.reduce(0, +),
+                                        samples: b.count))
             }
             // The forwards moved the running statistics; the reduction folds them in, in order.
             store.statistics.load(runningStatistics)

@@ -133,10 +133,11 @@ final class TrainingSession {
             try stopIfAsked()
         }
         print("[coordinator] listening on \(transport.endpoint)")
-        let children = try LocalWorkers(count: localWorkers, endpoint: transport.endpoint, threads: setup.compute.threads)
         StopRequest.shared.install()
+        coordinator.stopRequested = { StopRequest.shared.isRequested }
+        let children = try LocalWorkers(count: localWorkers, endpoint: transport.endpoint, threads: setup.compute.threads)
         defer { children.stop() }
-        try coordinator.run()
+        do { try coordinator.run() } catch is Coordinator.Stopped { try stopIfAsked() }
         children.wait()
     }
 

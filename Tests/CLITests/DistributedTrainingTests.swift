@@ -77,6 +77,24 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("different model"), r.stderr)
     }
+
+    func testResumeRefusesACheckpointOfAnotherDataset() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "12", "--size", "64"]).status, 0)
+        let labels = cards.appendingPathComponent("labels.csv")
+        let args = ["train", "--data", labels.path, "--alpha", "0.25", "--input-size", "96", "--hidden", "8",
+                    "--batch-size", "4", "--checkpoint-dir", root.appendingPathComponent("ckpt").path]
+        XCTAssertEqual(try BinaryRunner.run(args + ["--steps", "1"]).status, 0)
+        // Move one label by a pixel: a different dataset as far as the checkpoint is concerned.
+        var text = try String(contentsOf: labels, encoding: .utf8)
+        text = text.replacingOccurrences(of: ",2\n", with: ",1\n", options: [], range: text.range(of: ",2\n"))
+        try text.write(to: labels, atomically: true, encoding: .utf8)
+        let r = try BinaryRunner.run(args + ["--resume"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("different dataset"), r.stderr)
+    }
 }
 
 final class SignalAndShardTests: XCTestCase {
