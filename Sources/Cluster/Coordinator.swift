@@ -31,6 +31,10 @@ public final class Coordinator {
         public var stepDeadline: Double = 600
         /// Stop after this global step (for tests and `--steps`); nil = all epochs.
         public var stopAfterStep: Int?
+        /// Consecutive NaN/Inf steps (each skipped) after which training stops.
+        public var maxBadSteps = 5
+        /// A step waiting longer than this (seconds) logs which workers it waits for.
+        public var stallWarning: Double = 30
         public init() {}
     }
 
@@ -52,6 +56,7 @@ public final class Coordinator {
     private let options: Options
     private let log: (String) -> Void
     private var peers: [PeerID: Peer] = [:]
+    private lazy var badSteps = BadStepGuard(limit: options.maxBadSteps)
     /// False until `minWorkers` workers are ready for the first time; no work is handed out before.
     /// Never reset: later steps go on with whoever is alive.
     private var started = false
@@ -92,7 +97,16 @@ public final class Coordinator {
             let stepStarted = Date()
             let (results, roundTrips) = try runStep(step: step, epoch: epoch, batches: batches)
             let updateStarted = Date()
-            let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+            let report: StepReport
+            do {
+                report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+                badSteps.applied()
+            } catch let e as NonFiniteStep {
+                log("\(e.description); the weights are unchanged")
+                try badSteps.skipped(e)
+                if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
+                continue
+            }
             if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
             let workers = max(1, min(peers.count, batches.count))
             let compute = results.reduce(0) { $0 + $1.computeSeconds }
@@ -115,6 +129,8 @@ public final class Coordinator {
     private func runStep(step: Int, epoch: Int, batches: [[Int]]) throws -> ([MicroBatchResult], Double) {
         var pending = Array(batches.indices)
         var roundTrips = 0.0
+        let stepStarted = Date()
+        var lastProbe = Date(), lastStall = Date()
         var results: [Int: MicroBatchResult] = [:]
         var lastWait = Date.distantPast
         for name in peers.keys { peers[name]!.assigned = nil }
@@ -138,12 +154,18 @@ public final class Coordinator {
                 }
             }
             if stopRequested?() == true { throw Stopped() }
-            guard let (peer, m) = try transport.receive(timeout: 500) else {
-                for (name, p) in peers where p.assigned != nil && Date().timeIntervalSince(p.assignedAt) > options.stepDeadline {
-                    forget(name, requeue: &pending, reason: "no answer within \(Int(options.stepDeadline)) s")
+            if Date().timeIntervalSince(lastProbe) >= 1 {
+                try probe(&pending)
+                lastProbe = Date()
+                if Date().timeIntervalSince(stepStarted) > options.stallWarning && Date().timeIntervalSince(lastStall) > options.stallWarning {
+                    let waiting = peers.filter { $0.value.assigned != nil }.map { "\($0.key) (micro-batch \($0.value.assigned!))" }.sorted()
+                    log("step \(step) has waited \(Int(Date().timeIntervalSince(stepStarted))) s; "
+                        + (waiting.isEmpty ? "no worker is connected: start one with `keypoints worker --connect ...`"
+                                           : "waiting for \(waiting.joined(separator: ", "))"))
+                    lastStall = Date()
                 }
-                continue
             }
+            guard let (peer, m) = try transport.receive(timeout: 500) else { continue }
             peers[peer]?.lastSeen = Date()
             switch m.kind {
             case .hello:
@@ -222,6 +244,19 @@ public final class Coordinator {
         peers[name]!.assigned = index
         peers[name]!.assignedAt = Date()
         return true
+    }
+
+    /// Finds dead workers: a heartbeat to each fails once ZeroMQ has seen its connection drop (at
+    /// once for a killed process, after the heartbeat timeout for a vanished host); a worker that
+    /// holds a micro-batch past the step deadline is dropped too. Their micro-batches are requeued.
+    private func probe(_ pending: inout [Int]) throws {
+        for name in peers.keys.sorted() {
+            if try !transport.send(Message(kind: .heartbeat), to: name) {
+                forget(name, requeue: &pending, reason: "connection lost")
+            } else if let p = peers[name], p.assigned != nil, Date().timeIntervalSince(p.assignedAt) > options.stepDeadline {
+                forget(name, requeue: &pending, reason: "no answer within \(Int(options.stepDeadline)) s")
+            }
+        }
     }
 
     private func forget(_ name: PeerID, requeue pending: inout [Int], reason: String) {

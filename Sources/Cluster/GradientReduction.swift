@@ -2,6 +2,39 @@
 // micro-batch order, whatever order they arrived in, then one optimizer step is applied.
 import Model
 
+/// Thrown when a step's loss or gradients are NaN or infinite. The step was *not* applied (weights,
+/// optimizer state and BN statistics unchanged) but counted, so training moves on to the next data.
+public struct NonFiniteStep: Error, CustomStringConvertible {
+    public let step: Int
+    public let reason: String
+    public var description: String { "step \(step) skipped: \(reason)" }
+}
+
+/// Counts consecutive skipped steps and says when to give up.
+public struct BadStepGuard: Sendable {
+    public let limit: Int
+    public private(set) var consecutive = 0
+
+    public init(limit: Int) { self.limit = max(1, limit) }
+
+    /// Thrown by ``skipped(_:)`` at the limit.
+    public struct TooManyBadSteps: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Records a skipped step; throws `TooManyBadSteps` once `limit` steps in a row were skipped.
+    public mutating func skipped(_ e: NonFiniteStep) throws {
+        consecutive += 1
+        if consecutive >= limit {
+            throw TooManyBadSteps(description: "\(consecutive) steps in a row had NaN or infinite loss or gradients (last: \(e.reason)); "
+                + "training stopped. Lower the learning rate (--lr), clip gradients (--clip-norm) or check the labels, "
+                + "then resume from the last checkpoint")
+        }
+    }
+
+    public mutating func applied() { consecutive = 0 }
+}
+
 public enum GradientReduction {
     /// Sums `results` (sorted by micro-batch index) into the trainer's gradient buffer, divides by
     /// the total labelled count, folds each micro-batch's BN statistics into the running ones in
@@ -19,9 +52,16 @@ public enum GradientReduction {
             labelled += r.labelled
         }
         let scale = 1 / max(labelled, 1)
-        for i in 0..<n { g[i] *= scale }
+        var finite = true
+        for i in 0..<n { g[i] *= scale; if !g[i].isFinite { finite = false } }
+        let loss = lossSum * scale
+        guard loss.isFinite && finite else {
+            let step = trainer.step
+            trainer.step += 1
+            throw NonFiniteStep(step: step, reason: loss.isFinite ? "a gradient is NaN or infinite" : "the loss is \(loss)")
+        }
         for r in ordered { if let stats = r.batchStatistics { trainer.network.applyBatchStatistics(stats) } }
         trainer.prepare(epoch: epoch)
-        return try trainer.applyGradients(loss: lossSum * scale, epoch: epoch)
+        return try trainer.applyGradients(loss: loss, epoch: epoch)
     }
 }

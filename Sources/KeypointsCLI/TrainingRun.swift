@@ -72,7 +72,15 @@ final class TrainingRun {
             // The forwards moved the running statistics; the reduction folds them in, in order.
             store.statistics.load(runningStatistics)
             let updateStarted = Date()
-            let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+            let report: StepReport
+            do {
+                report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+                badSteps.applied()
+            } catch let e as NonFiniteStep {
+                print("\(e.description); the weights are unchanged")
+                try badSteps.skipped(e)
+                continue
+            }
             let update = Date().timeIntervalSince(updateStarted)
             let timing = StepTiming(total: Date().timeIntervalSince(started), compute: Date().timeIntervalSince(started) - update,
                                     transfer: 0, update: update, samples: results.reduce(0) { $0 + $1.samples }, workers: 0)
@@ -86,6 +94,7 @@ final class TrainingRun {
 
     /// Progress line every `logEvery` steps and a JSON line per step in the metrics log.
     var logEvery = 10
+    var badSteps = BadStepGuard(limit: 5)
     var metricsLog: FileHandle?
 
     /// Progress, metrics, checkpoints and validation after a step (both paths).

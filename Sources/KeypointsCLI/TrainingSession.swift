@@ -114,7 +114,17 @@ final class TrainingSession {
     }
 
     func runLocal() throws {
-        try run.runLocal(stopAfterStep: setup.checkpoints.steps, checkpoints: policy, afterEach: stopIfAsked)
+        try checkpointingBadSteps {
+            try run.runLocal(stopAfterStep: setup.checkpoints.steps, checkpoints: policy, afterEach: stopIfAsked)
+        }
+    }
+
+    /// When training gives up on NaN/Inf steps, the weights are still the last good ones: keep them.
+    private func checkpointingBadSteps(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as BadStepGuard.TooManyBadSteps {
+            if let policy { print("checkpoint of the last good weights: \(try save(policy))") }
+            throw e
+        }
     }
 
     /// Runs a coordinator on `bind`, starting `localWorkers` worker processes on this machine.
@@ -137,7 +147,9 @@ final class TrainingSession {
         coordinator.stopRequested = { StopRequest.shared.isRequested }
         let children = try LocalWorkers(count: localWorkers, endpoint: transport.endpoint, threads: setup.compute.threads)
         defer { children.stop() }
-        do { try coordinator.run() } catch is Coordinator.Stopped { try stopIfAsked() }
+        try checkpointingBadSteps {
+            do { try coordinator.run() } catch is Coordinator.Stopped { try stopIfAsked() }
+        }
         children.wait()
     }
 

@@ -97,3 +97,21 @@ final class DataCommandTests: XCTestCase {
         XCTAssertEqual(height, 204)
     }
 }
+
+final class NumericalFaultTests: XCTestCase {
+    func testNaNStepsAreSkippedThenTrainingStopsWithACheckpointOfTheLastGoodWeights() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "12", "--size", "64"]).status, 0)
+        // An absurd learning rate blows the weights up after the first step.
+        let r = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
+                                      "--input-size", "96", "--hidden", "8", "--batch-size", "2", "--epochs", "20",
+                                      "--lr", "1e30", "--schedule", "constant",
+                                      "--checkpoint-dir", root.appendingPathComponent("ckpt").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stdout.contains("skipped: the loss is") || r.stdout.contains("skipped: a gradient"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("5 steps in a row") && r.stderr.contains("--lr"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("checkpoint of the last good weights"), r.stdout)
+    }
+}
