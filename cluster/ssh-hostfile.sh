@@ -16,7 +16,7 @@ while read -r host count; do
   [ -z "$host" ] || [ "${host:0:1}" = "#" ] && continue
   count=${count:-$(ssh "$host" nproc)}
   for i in $(seq 1 "$count"); do
-    ssh "$host" "OMP_WAIT_POLICY=passive $bin worker --connect tcp://$me:$port --threads 1 --name $host-$i" &
+    ssh "$host" "OMP_WAIT_POLICY=passive $bin worker --connect tcp://$me:$port --threads 1 --name $host-$i ${KEYPOINTS_WORKER_FLAGS:-}" &
     pids+=($!)
   done
   total=$((total + count))

@@ -89,6 +89,15 @@ public final class ZMQSocket {
         if kind == .router { try setOption(ZMQ_ROUTER_MANDATORY, 1) }
     }
 
+    /// A socket of another libzmq type (the ZAP handler's REP socket).
+    init(_ context: ZMQContext, rawType: Int32) throws {
+        guard let s = zmq_socket(context.raw, rawType) else { throw zmqFailure("zmq_socket") }
+        self.context = context
+        raw = s
+        kind = .dealer
+        try setOption(ZMQ_LINGER, 0)
+    }
+
     deinit { zmq_close(raw) }
 
     func setOption(_ option: Int32, _ value: Int32) throws {

@@ -8,9 +8,13 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     /// The endpoint actually bound (a `:0` port resolved).
     public let endpoint: String
 
-    public init(context: ZMQContext, bind: String, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000)) throws {
+    /// With `curve`, the socket is a CURVE server: traffic is encrypted and clients are admitted by
+    /// the context's ZAP handler (see ``ZAPHandler``).
+    public init(context: ZMQContext, bind: String, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000),
+                curve: CurveKeyPair? = nil) throws {
         socket = try ZMQSocket(context, kind: .router)
         try socket.setHeartbeat(interval: heartbeat.interval, timeout: heartbeat.timeout)
+        if let curve { try socket.makeCurveServer(curve) }
         try socket.bind(bind)
         endpoint = socket.lastEndpoint
     }
@@ -38,10 +42,14 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
 public final class ZMQWorkerTransport: WorkerTransport {
     private let socket: ZMQSocket
 
-    public init(context: ZMQContext, connect: String, id: PeerID, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000)) throws {
+    /// With `curve`, the worker authenticates with its key pair and accepts only a coordinator
+    /// holding the secret of `serverKey`.
+    public init(context: ZMQContext, connect: String, id: PeerID, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000),
+                curve: (keys: CurveKeyPair, serverKey: String)? = nil) throws {
         socket = try ZMQSocket(context, kind: .dealer)
         try socket.setRoutingID(id)
         try socket.setHeartbeat(interval: heartbeat.interval, timeout: heartbeat.timeout)
+        if let curve { try socket.makeCurveClient(curve.keys, serverKey: curve.serverKey) }
         try socket.connect(connect)
     }
 

@@ -43,11 +43,13 @@ struct CoordinatorCommand: ParsableCommand {
     var bind: String = "tcp://*:5555"
     @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
     var minWorkers: Int = 1
+    @OptionGroup var security: CoordinatorSecurityOptions
 
     func run() throws {
         useLineBufferedOutput()
+        let curve = try security.resolve(bind: bind)
         let session = try TrainingSession(setup)
-        try session.runDistributed(bind: bind, localWorkers: 0, minWorkers: minWorkers)
+        try session.runDistributed(bind: bind, localWorkers: 0, minWorkers: minWorkers, curve: curve)
         try session.finish()
     }
 }
@@ -64,6 +66,7 @@ struct WorkerCommand: ParsableCommand {
     var threads: Int = 1
     @Option(help: "This worker's name (unique per coordinator); default host-pid.")
     var name: String?
+    @OptionGroup var security: WorkerSecurityOptions
 
     func run() throws {
         useLineBufferedOutput()
@@ -72,10 +75,11 @@ struct WorkerCommand: ParsableCommand {
         let pid = ProcessInfo.processInfo.processIdentifier
         let id = name ?? "\(host)-\(pid)"
         let context = ZMQContext()
-        let transport = try ZMQWorkerTransport(context: context, connect: connect, id: id)
+        let curve = try security.resolve()
+        let transport = try ZMQWorkerTransport(context: context, connect: connect, id: id, curve: curve)
         let worker = Worker(transport: transport, hello: HelloFields(name: id, host: host, threads: threads, pid: pid),
                             log: { print("[\(id)] \($0)") })
-        print("[\(id)] connecting to \(connect)")
+        print("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
         try worker.run()
     }
 }

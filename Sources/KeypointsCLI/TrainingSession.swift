@@ -128,9 +128,12 @@ final class TrainingSession {
     }
 
     /// Runs a coordinator on `bind`, starting `localWorkers` worker processes on this machine.
-    func runDistributed(bind: String, localWorkers: Int, minWorkers: Int) throws {
+    func runDistributed(bind: String, localWorkers: Int, minWorkers: Int, curve: (CurveKeyPair, [String])? = nil) throws {
         let context = ZMQContext()
-        let transport = try ZMQCoordinatorTransport(context: context, bind: bind)
+        let zap = try curve.map { try ZAPHandler(context: context, authorizedKeys: $0.1, log: { print("[coordinator] \($0)") }) }
+        defer { zap?.stop() }
+        let transport = try ZMQCoordinatorTransport(context: context, bind: bind, curve: curve?.0)
+        if let curve { print("[coordinator] CURVE on: \(curve.1.count) authorized worker key(s)") }
         var options = Coordinator.Options()
         options.minWorkers = minWorkers
         options.stopAfterStep = setup.checkpoints.steps

@@ -1,6 +1,7 @@
 // Coordinator and worker on two "hosts": separate network namespaces joined by a veth pair, so
 // nothing can rely on loopback. The worker is started in another folder and is never told where
-// the dataset is: its samples arrive over ZeroMQ.
+// the dataset is: its samples arrive over ZeroMQ. The link is CURVE-authenticated and encrypted, as
+// it must be off loopback: a worker whose key is not authorized is refused and changes nothing.
 import Foundation
 import XCTest
 
@@ -41,11 +42,33 @@ final class NetworkNamespaceTests: XCTestCase {
         XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "16", "--size", "64"]).status, 0)
         let workerHome = root.appendingPathComponent("elsewhere")
         try FileManager.default.createDirectory(at: workerHome, withIntermediateDirectories: true)
+        let keys = root.appendingPathComponent("keys"), admitted = keys.appendingPathComponent("admitted")
+        for name in ["coordinator", "remote-1", "rogue"] {
+            XCTAssertEqual(try BinaryRunner.run(["keygen", "--out", keys.path, "--name", name]).status, 0)
+        }
+        try FileManager.default.createDirectory(at: admitted, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: keys.appendingPathComponent("remote-1.pub"), to: admitted.appendingPathComponent("remote-1.pub"))
 
         let bin = BinaryRunner.binary.path
+        // Without keys, binding beyond loopback is refused with the way out.
+        let open = try sh("cd \(root.path) && ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 --data cards/labels.csv")
+        XCTAssertEqual(open.status, 64, open.stderr)
+        XCTAssertTrue(open.stderr.contains("keypoints keygen") && open.stderr.contains("--insecure"), open.stderr)
+
+        let rogue = Process()
+        rogue.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        rogue.arguments = ["netns", "exec", w, bin, "worker", "--connect", "tcp://\(subnet).1:5599", "--name", "rogue",
+                           "--curve-secret", keys.appendingPathComponent("rogue.key").path,
+                           "--server-key", keys.appendingPathComponent("coordinator.pub").path]
+        rogue.standardOutput = FileHandle.nullDevice
+        rogue.standardError = FileHandle.nullDevice
+        try rogue.run()
+        defer { if rogue.isRunning { rogue.terminate() } }
         let worker = Process()
         worker.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        worker.arguments = ["netns", "exec", w, bin, "worker", "--connect", "tcp://\(subnet).1:5599", "--name", "remote-1"]
+        worker.arguments = ["netns", "exec", w, bin, "worker", "--connect", "tcp://\(subnet).1:5599", "--name", "remote-1",
+                            "--curve-secret", keys.appendingPathComponent("remote-1.key").path,
+                            "--server-key", keys.appendingPathComponent("coordinator.pub").path]
         worker.currentDirectoryURL = workerHome
         let workerOut = Pipe()
         worker.standardOutput = workerOut
@@ -54,11 +77,15 @@ final class NetworkNamespaceTests: XCTestCase {
         defer { if worker.isRunning { worker.terminate() } }
 
         let r = try sh("cd \(root.path) && OMP_WAIT_POLICY=passive ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 "
-                       + "--data cards/labels.csv --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 2")
+                       + "--curve-secret \(keys.path)/coordinator.key --authorized-keys \(admitted.path) "
+                       + "--data cards/labels.csv --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 3")
         let workerText = String(decoding: workerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         worker.waitUntilExit()
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("worker remote-1 joined"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("CURVE on: 1 authorized worker key(s)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("refused a connection from \(subnet).2"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("worker rogue joined"), r.stdout)
         XCTAssertTrue(r.stdout.contains("final validation"), r.stdout)
         XCTAssertTrue(workerText.contains("training is over"), workerText)
         XCTAssertEqual(worker.terminationStatus, 0, workerText)
