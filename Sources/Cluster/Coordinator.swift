@@ -56,6 +56,8 @@ public final class Coordinator {
     private let options: Options
     private let log: (String) -> Void
     private var peers: [PeerID: Peer] = [:]
+    /// Malformed messages dropped so far.
+    public private(set) var dropped = 0
     private lazy var badSteps = BadStepGuard(limit: options.maxBadSteps)
     /// False until `minWorkers` workers are ready for the first time; no work is handed out before.
     /// Never reset: later steps go on with whoever is alive.
@@ -83,7 +85,10 @@ public final class Coordinator {
         self.log = log
         plan = StepPlan(samples: dataset.count, batchSize: config.training.batchSize, microBatch: config.microBatch,
                         seed: config.training.seed)
-        transport.onDropped = { peer, why in log("dropped a message from \(peer): \(why)") }
+        transport.onDropped = { [weak self] peer, why in
+            self?.dropped += 1
+            log("dropped a malformed message from \(peer) (\(self?.dropped ?? 0) so far): \(why)")
+        }
     }
 
     public var totalSteps: Int { config.training.epochs * plan.stepsPerEpoch }
@@ -169,13 +174,22 @@ public final class Coordinator {
             peers[peer]?.lastSeen = Date()
             switch m.kind {
             case .hello:
+                guard (try? m.fields(HelloFields.self)) != nil else {
+                    dropped += 1
+                    log("dropped a malformed hello from \(peer)")
+                    continue
+                }
                 try welcome(peer, m, step: step, epoch: epoch, requeue: &pending)
             case .gradients:
                 guard m.step == UInt64(step), var p = peers[peer] else {
                     log("dropped stale gradients from \(peer) (step \(m.step), now \(step))")
                     continue
                 }
-                let f = try m.fields(GradientFields.self)
+                guard let f = try? m.fields(GradientFields.self) else {
+                    dropped += 1
+                    log("dropped gradients with malformed fields from \(peer)")
+                    continue
+                }
                 guard p.assigned == f.microBatch, results[f.microBatch] == nil else {
                     log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
                     continue

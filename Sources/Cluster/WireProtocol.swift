@@ -181,6 +181,10 @@ public struct WorkFields: Codable, Sendable {
     public var epoch: Int
     public var microBatch: Int
     public var indices: [Int]
+
+    public init(epoch: Int, microBatch: Int, indices: [Int]) {
+        self.epoch = epoch; self.microBatch = microBatch; self.indices = indices
+    }
 }
 
 /// `gradients`: bulk frame 0 holds the gradient sum, frame 1 (when `hasStatistics`) the BN batch
@@ -194,6 +198,12 @@ public struct GradientFields: Codable, Sendable {
     public var failures: [String]
     /// Seconds the worker spent decoding, augmenting and computing (for the step-time split).
     public var computeSeconds: Double
+
+    public init(microBatch: Int, lossSum: Float, labelled: Float, samples: Int, hasStatistics: Bool, failures: [String],
+                computeSeconds: Double) {
+        self.microBatch = microBatch; self.lossSum = lossSum; self.labelled = labelled; self.samples = samples
+        self.hasStatistics = hasStatistics; self.failures = failures; self.computeSeconds = computeSeconds
+    }
 }
 
 /// `refused` and `bye`: why.

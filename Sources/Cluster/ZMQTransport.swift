@@ -10,10 +10,13 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
 
     /// With `curve`, the socket is a CURVE server: traffic is encrypted and clients are admitted by
     /// the context's ZAP handler (see ``ZAPHandler``).
+    /// `maxMessageSize` (bytes) bounds what a peer can make the coordinator allocate: a larger
+    /// message drops that peer's connection before any of it is stored.
     public init(context: ZMQContext, bind: String, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000),
-                curve: CurveKeyPair? = nil) throws {
+                curve: CurveKeyPair? = nil, maxMessageSize: Int = -1) throws {
         socket = try ZMQSocket(context, kind: .router)
         try socket.setHeartbeat(interval: heartbeat.interval, timeout: heartbeat.timeout)
+        try socket.setMaxMessageSize(maxMessageSize)
         if let curve { try socket.makeCurveServer(curve) }
         try socket.bind(bind)
         endpoint = socket.lastEndpoint

@@ -36,6 +36,23 @@ struct MicroBatchOptions: ParsableArguments {
     }
 }
 
+struct FaultOptions: ParsableArguments {
+    @Option(name: .customLong("step-deadline"), help: "Seconds a worker may hold a micro-batch before it is dropped and the work reassigned.")
+    var stepDeadline: Double = 600
+    @Option(name: .customLong("heartbeat-interval"), help: "Milliseconds between ZeroMQ heartbeats.")
+    var heartbeatInterval: Int = 1000
+    @Option(name: .customLong("heartbeat-timeout"), help: "Milliseconds of silence after which a connection counts as dead.")
+    var heartbeatTimeout: Int = 10_000
+    @Option(name: .customLong("max-bad-steps"), help: "Stop after this many NaN/Inf steps in a row (each is skipped).")
+    var maxBadSteps: Int = 5
+
+    func validate() throws {
+        guard stepDeadline > 0, heartbeatInterval > 0, heartbeatTimeout > heartbeatInterval, maxBadSteps >= 1 else {
+            throw ValidationError("--step-deadline and the heartbeats must be positive, the timeout above the interval, --max-bad-steps at least 1")
+        }
+    }
+}
+
 /// Set by SIGINT/SIGTERM; the training loop checkpoints and stops at the next step boundary.
 final class StopRequest: @unchecked Sendable {
     static let shared = StopRequest()

@@ -15,6 +15,7 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var training: TrainingOptions
     @OptionGroup var microBatch: MicroBatchOptions
     @OptionGroup var checkpoints: CheckpointOptions
+    @OptionGroup var faults: FaultOptions
     @Option(help: "Folder to save the trained model in (model.safetensors + model.json).")
     var out: String?
     @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
@@ -56,6 +57,7 @@ final class TrainingSession {
         run = TrainingRun(train: train, validation: validation, trainer: trainer, config: config,
                           loaderThreads: setup.dataOptions.loaderThreads)
         run.logEvery = setup.logEvery
+        run.badSteps = BadStepGuard(limit: setup.faults.maxBadSteps)
         if let path = setup.metricsLog ?? setup.checkpoints.checkpointDir.map({ "\($0)/metrics.jsonl" }) {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)
@@ -132,11 +134,18 @@ final class TrainingSession {
         let context = ZMQContext()
         let zap = try curve.map { try ZAPHandler(context: context, authorizedKeys: $0.1, log: { print("[coordinator] \($0)") }) }
         defer { zap?.stop() }
-        let transport = try ZMQCoordinatorTransport(context: context, bind: bind, curve: curve?.0)
+        // The largest legitimate message to the coordinator is a gradient (parameters + BN statistics).
+        let store = trainer.network.store
+        let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
+                                                    heartbeat: (setup.faults.heartbeatInterval, setup.faults.heartbeatTimeout),
+                                                    curve: curve?.0,
+                                                    maxMessageSize: (store.parameters.count + store.statistics.count) * 4 + 4 << 20)
         if let curve { print("[coordinator] CURVE on: \(curve.1.count) authorized worker key(s)") }
         var options = Coordinator.Options()
         options.minWorkers = minWorkers
         options.stopAfterStep = setup.checkpoints.steps
+        options.stepDeadline = setup.faults.stepDeadline
+        options.maxBadSteps = setup.faults.maxBadSteps
         let coordinator = Coordinator(transport: transport, dataset: run.train, config: config, trainer: trainer,
                                       options: options, log: { print("[coordinator] \($0)") })
         let last = min(run.totalSteps, setup.checkpoints.steps ?? run.totalSteps)
