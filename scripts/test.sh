@@ -21,3 +21,5 @@ assert kinds == ["Service", "Deployment", "Deployment"], kinds
 PY
 swift build --build-tests 2>&1 | grep -E "error|Build complete" || true
 swift test --skip-build "$@"
+echo "test: soak (short): workers and the coordinator killed during training"
+./scripts/soak.sh --short
