@@ -102,17 +102,9 @@ public final class Coordinator {
             let stepStarted = Date()
             let (results, roundTrips) = try runStep(step: step, epoch: epoch, batches: batches)
             let updateStarted = Date()
-            let report: StepReport
-            do {
-                report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
-                badSteps.applied()
-            } catch let e as NonFiniteStep {
-                log("\(e.description); the weights are unchanged")
-                try badSteps.skipped(e)
-                if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
-                continue
-            }
+            let applied = try badSteps.apply(results, to: trainer, epoch: epoch, log: log)
             if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
+            guard let report = applied else { continue }
             let workers = max(1, min(peers.count, batches.count))
             let compute = results.reduce(0) { $0 + $1.computeSeconds }
             let timing = StepTiming(total: Date().timeIntervalSince(stepStarted), compute: compute / Double(workers),

@@ -32,7 +32,20 @@ public struct BadStepGuard: Sendable {
         }
     }
 
-    public mutating func applied() { consecutive = 0 }
+    /// Applies the step, or skips it when its loss or gradients are not finite (logged through
+    /// `log`). Returns nil for a skipped step; throws `TooManyBadSteps` at the limit.
+    public mutating func apply(_ results: [MicroBatchResult], to trainer: Trainer, epoch: Int,
+                               log: (String) -> Void) throws -> StepReport? {
+        do {
+            let report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
+            consecutive = 0
+            return report
+        } catch let e as NonFiniteStep {
+            log("\(e.description); the weights are unchanged")
+            try skipped(e)
+            return nil
+        }
+    }
 }
 
 public enum GradientReduction {

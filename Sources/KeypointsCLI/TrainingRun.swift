@@ -37,7 +37,9 @@ final class TrainingRun {
 
     /// Trains in this process: micro-batches in sequence, decoded and augmented ahead of time by
     /// background threads, reduced exactly as the coordinator reduces workers' results.
-    func runLocal(stopAfterStep: Int? = nil, checkpoints: CheckpointPolicy? = nil, afterEach: () throws -> Void = {}) throws {
+    /// `save` writes a checkpoint and returns its path; `afterEach` runs after every step.
+    func runLocal(stopAfterStep: Int?, checkpoints: CheckpointPolicy?, save: (CheckpointPolicy) throws -> String,
+                  afterEach: () throws -> Void) throws {
         let loader = BatchLoader(source: train.sampleSource, renderer: renderer, augmentation: config.augmentation,
                                  seed: config.training.seed, threads: loaderThreads)
         let store = trainer.network.store
@@ -72,22 +74,12 @@ final class TrainingRun {
             // The forwards moved the running statistics; the reduction folds them in, in order.
             store.statistics.load(runningStatistics)
             let updateStarted = Date()
-            let report: StepReport
-            do {
-                report = try GradientReduction.apply(results, to: trainer, epoch: epoch)
-                badSteps.applied()
-            } catch let e as NonFiniteStep {
-                print("\(e.description); the weights are unchanged")
-                try badSteps.skipped(e)
-                continue
-            }
+            guard let report = try badSteps.apply(results, to: trainer, epoch: epoch, log: { print($0) }) else { continue }
             let update = Date().timeIntervalSince(updateStarted)
             let timing = StepTiming(total: Date().timeIntervalSince(started), compute: Date().timeIntervalSince(started) - update,
                                     transfer: 0, update: update, samples: results.reduce(0) { $0 + $1.samples }, workers: 0)
-            try afterStep(step: step, epoch: epoch, report: report, timing: timing, checkpoints: checkpoints, last: last) { policy in
-                try Checkpoint.write(trainer: self.trainer, config: self.config, fingerprint: policy.fingerprint,
-                                     to: policy.directory, keep: policy.keep)
-            }
+            try afterStep(step: step, epoch: epoch, report: report, timing: timing, checkpoints: checkpoints, last: last,
+                          save: save)
             try afterEach()
         }
     }

@@ -117,7 +117,7 @@ final class TrainingSession {
 
     func runLocal() throws {
         try checkpointingBadSteps {
-            try run.runLocal(stopAfterStep: setup.checkpoints.steps, checkpoints: policy, afterEach: stopIfAsked)
+            try run.runLocal(stopAfterStep: setup.checkpoints.steps, checkpoints: policy, save: save, afterEach: stopIfAsked)
         }
     }
 
