@@ -29,7 +29,7 @@ struct CheckpointOptions: ParsableArguments {
 struct MicroBatchOptions: ParsableArguments {
     @Option(name: .customLong("micro-batch"),
             help: "Samples per micro-batch, the unit of work given to a worker; steps are cut the same way whatever the number of workers.")
-    var microBatch: Int = 8
+    var microBatch: Int = 16
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }

@@ -1,0 +1,117 @@
+// `keypoints predict` and `keypoints evaluate`: a saved model on new images, and on labelled ones.
+import ArgumentParser
+import Data
+import Foundation
+import Model
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict keypoints in images, in each image's own pixels (CSV that can be used as labels, or JSON).")
+
+    @Option(help: "A saved model folder (from train --out).") var model: String
+    @Argument(help: "Image files or folders of images.") var inputs: [String]
+    @Option(help: "csv or json.") var format: String = "csv"
+    @Option(help: "Write here instead of standard output (CSV image paths become relative to its folder).") var out: String?
+    @Option(help: "Images per forward pass.") var batch: Int = 32
+
+    func validate() throws {
+        guard ["csv", "json"].contains(format) else { throw ValidationError("--format must be csv or json") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() throws {
+        let predictor = try Predictor(model: model)
+        var paths: [String] = [], images: [RGBImage] = [], failed = 0
+        for path in try Self.imageFiles(inputs) {
+            do { images.append(try ImageCodec.load(path: path)); paths.append(path) } catch {
+                FileHandle.standardError.write(Foundation.Data("skipped: \(error)\n".utf8))
+                failed += 1
+            }
+        }
+        let predictions = try predictor.predict(images, batch: batch)
+        let text: String
+        if format == "csv" {
+            let folder = out.map { ((($0 as NSString).deletingLastPathComponent) as String) } ?? FileManager.default.currentDirectoryPath
+            let records = zip(paths, predictions).map { path, points in
+                LabelRecord(imagePath: URL(fileURLWithPath: path).standardizedFileURL.path, keypoints: points,
+                            visibility: [UInt8](repeating: 2, count: predictor.names.count), source: path)
+            }
+            text = CSVLabels.write(records, names: predictor.names, relativeTo: folder.isEmpty ? "." : folder)
+        } else {
+            let rows: [[String: Any]] = zip(paths, predictions).map { path, points in
+                ["image": path, "keypoints": Dictionary(uniqueKeysWithValues: predictor.names.enumerated().map {
+                    ($1, [Double(points[2 * $0]), Double(points[2 * $0 + 1])]) })]
+            }
+            text = String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys]),
+                          as: UTF8.self) + "\n"
+        }
+        if let out { try text.write(toFile: out, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+        if failed > 0 {
+            FileHandle.standardError.write(Foundation.Data("\(failed) image(s) could not be read; the others were predicted\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// Files as given, folders expanded to their JPEG and PNG files (sorted).
+    static func imageFiles(_ inputs: [String]) throws -> [String] {
+        var files: [String] = []
+        for input in inputs {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: input).sorted()
+                files += names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
+                    .map { (input as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(input)
+            }
+        }
+        return files
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a saved model on labelled images: RMSE, mean error, NME, PCK and percentiles, per keypoint.")
+
+    @Option(help: "A saved model folder (from train --out).") var model: String
+    @Option(help: "Labels (CSV or COCO JSON) of the images to measure on.") var data: String
+    @Option(help: "NME/PCK normaliser: diagonal, bbox, or pair:A,B (1-based keypoint numbers).") var normalize: String = "diagonal"
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(name: .customLong("skip-bad"), help: "Skip bad samples instead of stopping.") var skipBad = false
+
+    func run() throws {
+        let normalizer = try parseNormalizer()
+        let predictor = try Predictor(model: model)
+        let dataset = try KeypointDataset.load(labels: data, skipBad: skipBad)
+        guard dataset.description.keypointCount == predictor.names.count else {
+            throw ValidationError("\(data) has \(dataset.description.keypointCount) keypoints, the model predicts \(predictor.names.count)")
+        }
+        let images = try (0..<dataset.count).map { try dataset.image($0) }
+        let predictions = try predictor.predict(images)
+        let records = dataset.labels.records
+        let report = EvaluationReport(predictions: predictions, targets: records.map(\.keypoints),
+                                      visible: records.map { $0.visibility.map { $0 > 0 } },
+                                      sizes: images.map { ($0.width, $0.height) }, names: predictor.names, normalizer: normalizer)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("\(dataset.count) images from \(data)")
+            print(report.table)
+        }
+    }
+
+    private func parseNormalizer() throws -> Normalizer {
+        switch normalize {
+        case "diagonal": return .diagonal
+        case "bbox": return .boundingBox
+        default:
+            let parts = normalize.hasPrefix("pair:") ? normalize.dropFirst(5).split(separator: ",").compactMap { Int($0) } : []
+            guard parts.count == 2, parts.allSatisfy({ $0 >= 1 }) else {
+                throw ValidationError("--normalize must be diagonal, bbox or pair:A,B (1-based keypoint numbers)")
+            }
+            return .pair(parts[0] - 1, parts[1] - 1)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+// `predict` and `evaluate` end to end: predictions come back in each image's own pixels as a CSV
+// that loads as labels, and evaluating the model against its own predictions gives zero error.
+import Foundation
+import XCTest
+
+final class EvaluateCommandTests: XCTestCase {
+    func testPredictRoundTripsAsLabelsAndEvaluateReports() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards"), model = root.appendingPathComponent("model")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "12", "--size", "80"]).status, 0)
+        let train = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
+                                          "--input-size", "96", "--hidden", "8", "--epochs", "1", "--batch-size", "4",
+                                          "--out", model.path])
+        XCTAssertEqual(train.status, 0, train.stderr)
+
+        // An unreadable file among the images is reported; the others are still predicted.
+        try Foundation.Data("not an image".utf8).write(to: cards.appendingPathComponent("images/broken.png"))
+        let predictions = cards.appendingPathComponent("predicted.csv")
+        let p = try BinaryRunner.run(["predict", "--model", model.path, cards.appendingPathComponent("images").path,
+                                      "--out", predictions.path])
+        XCTAssertEqual(p.status, 1, "a failed image makes the exit code 1")
+        XCTAssertTrue(p.stderr.contains("broken.png"), p.stderr)
+        let csv = try String(contentsOf: predictions, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 13, "header + 12 predicted images")
+        XCTAssertTrue(csv[0].hasPrefix("image,top_left_x,top_left_y,top_left_v"), String(csv[0]))
+        XCTAssertTrue(csv[1].hasPrefix("images/000000.jpg,"), String(csv[1]))
+        try FileManager.default.removeItem(at: cards.appendingPathComponent("images/broken.png"))
+
+        // Fed back as labels, the predictions are exactly what the model says: zero error.
+        let selfEval = try BinaryRunner.run(["evaluate", "--model", model.path, "--data", predictions.path, "--json"])
+        XCTAssertEqual(selfEval.status, 0, selfEval.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Foundation.Data(selfEval.stdout.utf8)) as? [String: Any])
+        let overall = try XCTUnwrap(report["overall"] as? [String: Any])
+        XCTAssertEqual(overall["count"] as? Int, 48)
+        XCTAssertLessThan(overall["meanError"] as? Double ?? 1, 0.01)
+
+        let real = try BinaryRunner.run(["evaluate", "--model", model.path, "--data", cards.appendingPathComponent("labels.csv").path,
+                                         "--normalize", "pair:1,3"])
+        XCTAssertEqual(real.status, 0, real.stderr)
+        XCTAssertTrue(real.stdout.contains("distance of keypoints 1 and 3") && real.stdout.contains("bottom_left"), real.stdout)
+    }
+}
