@@ -115,17 +115,46 @@ final class TrainingRun {
         let endOfEpoch = trainer.step % plan.stepsPerEpoch == 0
         if let policy = checkpoints, policy.due(step: trainer.step, endOfEpoch: endOfEpoch || trainer.step == last) {
             print("checkpoint: \(try save(policy))")
+            if !endOfEpoch { try writeCurves() }
         }
         if endOfEpoch { try endEpoch(epoch) }
     }
 
+    /// Validation each epoch: printed, recorded for the learning curves, and the model with the
+    /// lowest validation NME so far saved to `bestModel`.
     func endEpoch(_ epoch: Int) throws {
         let seconds = Date().timeIntervalSince(epochLoss.start)
         let (valLoss, metrics) = try trainer.evaluate(validationBatches)
+        let trainLoss = epochLoss.sum / Float(max(epochLoss.steps, 1))
         print(String(format: "epoch %3d  train loss %.5f  val loss %.5f  %@  %.1f img/s%@", epoch + 1,
-                     epochLoss.sum / Float(max(epochLoss.steps, 1)), valLoss, metrics.summary,
+                     trainLoss, valLoss, metrics.summary,
                      Double(epochLoss.images) / seconds, trainer.network.backboneFrozen ? "  (backbone frozen)" : ""))
         epochLoss = (0, 0, 0, Date())
+        history.append(EpochRecord(epoch: epoch + 1, trainLoss: Double(trainLoss), validationLoss: Double(valLoss),
+                                   nme: metrics.nme, pck10: metrics.pck10))
+        if let bestModel, metrics.nme < bestNME {
+            bestNME = metrics.nme
+            try SavedModel.save(trainer.network, to: bestModel, training: [
+                "epoch": "\(epoch + 1)", "steps": "\(trainer.step)", "val_nme": "\(metrics.nme)", "resize": config.resize.rawValue,
+            ])
+            print("best so far (validation NME \(String(format: "%.4f", metrics.nme))): saved to \(bestModel.path)")
+        }
+        try writeCurves()
+    }
+
+    /// Epoch records so far (for the learning curves).
+    private(set) var history: [EpochRecord] = []
+    /// Where the best model by validation NME goes (nil: not kept).
+    var bestModel: URL?
+    private var bestNME = Double.infinity
+    /// Where the learning-curve SVG goes (nil: not drawn).
+    var curvesFile: URL?
+
+    func writeCurves() throws {
+        guard let curvesFile, !history.isEmpty else { return }
+        let title = "MobileNetV1 alpha \(config.model.backbone.alpha), \(size) px, batch \(config.training.batchSize), "
+            + "step \(trainer.step) of \(totalSteps)"
+        try LearningCurves.svg(history, title: title).write(to: curvesFile, atomically: true, encoding: .utf8)
     }
 
     /// The final validation report; returns loss and metrics.

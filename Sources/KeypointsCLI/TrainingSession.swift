@@ -57,6 +57,12 @@ final class TrainingSession {
         run = TrainingRun(train: train, validation: validation, trainer: trainer, config: config,
                           loaderThreads: setup.dataOptions.loaderThreads)
         run.logEvery = setup.logEvery
+        // Beside the checkpoints (or the saved model): the best model so far and the learning curves.
+        if let folder = setup.checkpoints.checkpointDir ?? setup.out {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            run.curvesFile = URL(fileURLWithPath: folder).appendingPathComponent("curves.svg")
+        }
+        if let dir = setup.checkpoints.checkpointDir { run.bestModel = URL(fileURLWithPath: dir).appendingPathComponent("best") }
         run.badSteps = BadStepGuard(limit: setup.faults.maxBadSteps)
         if let path = setup.metricsLog ?? setup.checkpoints.checkpointDir.map({ "\($0)/metrics.jsonl" }) {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
