@@ -66,3 +66,32 @@ extension RGBImage {
         }
     }
 }
+
+extension RGBImage {
+    /// A ring (circle outline `thickness` pixels wide) centred on (x, y).
+    public mutating func drawRing(x: Double, y: Double, radius: Double, thickness: Double, colour: (UInt8, UInt8, UInt8)) {
+        let x0 = max(0, Int(x - radius - 1)), x1 = min(width - 1, Int(x + radius + 1))
+        let y0 = max(0, Int(y - radius - 1)), y1 = min(height - 1, Int(y + radius + 1))
+        guard x0 <= x1, y0 <= y1 else { return }
+        for py in y0...y1 {
+            for px in x0...x1 {
+                let d = ((Double(px) + 0.5 - x) * (Double(px) + 0.5 - x) + (Double(py) + 0.5 - y) * (Double(py) + 0.5 - y)).squareRoot()
+                if d <= radius && d >= radius - thickness { self[px, py] = colour }
+            }
+        }
+    }
+
+    /// This image scaled (nearest neighbour, aspect kept) into a `side` x `side` tile on dark grey.
+    public func fitted(into side: Int) -> RGBImage {
+        let scale = min(Double(side) / Double(width), Double(side) / Double(height))
+        let w = max(1, Int(Double(width) * scale)), h = max(1, Int(Double(height) * scale))
+        let ox = (side - w) / 2, oy = (side - h) / 2
+        var out = RGBImage(width: side, height: side, fill: (32, 32, 32))
+        for y in 0..<h {
+            for x in 0..<w {
+                out[ox + x, oy + y] = self[min(width - 1, Int(Double(x) / scale)), min(height - 1, Int(Double(y) / scale))]
+            }
+        }
+        return out
+    }
+}

@@ -13,6 +13,7 @@ struct Predict: ParsableCommand {
     @Option(help: "csv or json.") var format: String = "csv"
     @Option(help: "Write here instead of standard output (CSV image paths become relative to its folder).") var out: String?
     @Option(help: "Images per forward pass.") var batch: Int = 32
+    @Option(help: "Also write each image with its predicted keypoints drawn, as PNG, into this folder.") var overlay: String?
 
     func validate() throws {
         guard ["csv", "json"].contains(format) else { throw ValidationError("--format must be csv or json") }
@@ -29,6 +30,11 @@ struct Predict: ParsableCommand {
             }
         }
         let predictions = try predictor.predict(images, batch: batch)
+        if let overlay {
+            for (i, image) in images.enumerated() {
+                try Overlays.write(Overlays.draw(image, predicted: predictions[i]), name: paths[i], to: overlay)
+            }
+        }
         let text: String
         if format == "csv" {
             let folder = out.map { ((($0 as NSString).deletingLastPathComponent) as String) } ?? FileManager.default.currentDirectoryPath
@@ -78,6 +84,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "NME/PCK normaliser: diagonal, bbox, or pair:A,B (1-based keypoint numbers).") var normalize: String = "diagonal"
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(name: .customLong("skip-bad"), help: "Skip bad samples instead of stopping.") var skipBad = false
+    @Option(help: "Also write each image with ground truth and prediction drawn (PNG), and worst.png, into this folder.")
+    var overlay: String?
+    @Option(help: "Images on the contact sheet of the worst (highest mean error) images.") var worst: Int = 16
 
     func run() throws {
         let normalizer = try parseNormalizer()
@@ -92,6 +101,23 @@ struct Evaluate: ParsableCommand {
         let report = EvaluationReport(predictions: predictions, targets: records.map(\.keypoints),
                                       visible: records.map { $0.visibility.map { $0 > 0 } },
                                       sizes: images.map { ($0.width, $0.height) }, names: predictor.names, normalizer: normalizer)
+        if let overlay {
+            var scored: [(error: Double, picture: RGBImage)] = []
+            for (i, record) in records.enumerated() {
+                let visible = record.visibility.map { $0 > 0 }
+                let picture = Overlays.draw(images[i], predicted: predictions[i], truth: record.keypoints, visible: visible,
+                                            skeleton: dataset.description.skeleton)
+                try Overlays.write(picture, name: record.imagePath, to: overlay)
+                let errors = (0..<visible.count).filter { visible[$0] }.map { j -> Double in
+                    let dx = Double(predictions[i][2 * j] - record.keypoints[2 * j])
+                    let dy = Double(predictions[i][2 * j + 1] - record.keypoints[2 * j + 1])
+                    return (dx * dx + dy * dy).squareRoot()
+                }
+                scored.append((errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count), picture))
+            }
+            let worstPictures = scored.sorted { $0.error > $1.error }.prefix(max(1, worst)).map(\.picture)
+            try Overlays.write(Overlays.contactSheet(Array(worstPictures)), name: "worst", to: overlay)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
