@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "Data", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Model", "Data", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Cluster"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Cluster", "Data"]),
     ],
     swiftLanguageModes: [.v6]
 )

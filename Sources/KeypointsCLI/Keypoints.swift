@@ -7,7 +7,8 @@ struct Keypoints: ParsableCommand {
         commandName: "keypoints",
         abstract: "Train MobileNet to find keypoints in images (oneDNN on the CPU).",
         version: "0.1.0",
-        subcommands: [Train.self, CoordinatorCommand.self, WorkerCommand.self, Evaluate.self, Predict.self, Keygen.self, Checkpoints.self,
+        subcommands: [Train.self, CoordinatorCommand.self, WorkerCommand.self, Evaluate.self, Predict.self, Describe.self, Keygen.self,
+                      Checkpoints.self,
                       Synth.self, AugmentPreview.self,
                       Bench.self])
 }

@@ -1,5 +1,6 @@
 // `predict` and `evaluate` end to end: predictions come back in each image's own pixels as a CSV
 // that loads as labels, and evaluating the model against its own predictions gives zero error.
+import Data
 import Foundation
 import XCTest
 
@@ -34,6 +35,32 @@ final class EvaluateCommandTests: XCTestCase {
         let overall = try XCTUnwrap(report["overall"] as? [String: Any])
         XCTAssertEqual(overall["count"] as? Int, 48)
         XCTAssertLessThan(overall["meanError"] as? Double ?? 1, 0.01)
+
+        // Overlay: same size as the image, each keypoint's colour at its predicted position.
+        let overlays = root.appendingPathComponent("overlays")
+        let one = cards.appendingPathComponent("images/000003.jpg").path
+        let o = try BinaryRunner.run(["predict", "--model", model.path, one, "--overlay", overlays.path, "--format", "json"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Foundation.Data(o.stdout.utf8)) as? [[String: Any]])
+        let points = try XCTUnwrap(rows.first?["keypoints"] as? [String: [Double]])
+        let original = try ImageCodec.load(path: one)
+        let picture = try ImageCodec.load(path: overlays.appendingPathComponent("000003.png").path)
+        XCTAssertEqual(picture.width, original.width)
+        XCTAssertEqual(picture.height, original.height)
+        // Discs are drawn in keypoint order, so a later one may cover an earlier one at the same spot:
+        // the pixel must carry the colour of a keypoint, and the last keypoint's exactly its own.
+        let palette = keypointPalette.prefix(4).map { [$0.0, $0.1, $0.2] }
+        for (j, name) in ["top_left", "top_right", "bottom_right", "bottom_left"].enumerated() {
+            let p = try XCTUnwrap(points[name])
+            let x = min(max(Int(p[0]), 0), picture.width - 1), y = min(max(Int(p[1]), 0), picture.height - 1)
+            let c = picture[x, y]
+            XCTAssertTrue(palette.contains([c.0, c.1, c.2]), "\(name) at (\(x), \(y)) is \(c), not a keypoint colour")
+            if j == 3 { XCTAssertEqual([c.0, c.1, c.2], palette[3], "the last keypoint's disc is on top") }
+        }
+
+        let describe = try BinaryRunner.run(["describe", "--model", model.path])
+        XCTAssertEqual(describe.status, 0, describe.stderr)
+        XCTAssertTrue(describe.stdout.contains("conv_dw_13") && describe.stdout.contains("trainable parameters"), describe.stdout)
 
         let real = try BinaryRunner.run(["evaluate", "--model", model.path, "--data", cards.appendingPathComponent("labels.csv").path,
                                          "--normalize", "pair:1,3"])
