@@ -18,7 +18,7 @@ median() { # median of a JSON field over steps > 2 of a metrics log
   python3 - "$1" "$2" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{statistics.median(r[sys.argv[2]] for r in rows if r['step'] > 2):.3f}")
+print(f"{statistics.median(r[sys.argv[2]] for r in rows if sys.argv[2] in r and r['step'] > 2):.3f}")
 PY
 }
 

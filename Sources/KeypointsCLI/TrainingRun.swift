@@ -96,15 +96,10 @@ final class TrainingRun {
         epochLoss.steps += 1
         epochLoss.images += timing.samples
         let rate = Double(timing.samples) / max(timing.total, 1e-9)
-        if let metricsLog {
-            let line: [String: Any] = ["step": step + 1, "epoch": epoch + 1, "loss": Double(report.loss),
-                                       "lr": Double(report.learningRate), "grad_norm": Double(report.gradientNorm),
-                                       "images_per_s": rate, "step_s": timing.total, "compute_s": timing.compute,
-                                       "transfer_s": timing.transfer, "update_s": timing.update, "workers": timing.workers]
-            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) {
-                metricsLog.write(data + Foundation.Data("\n".utf8))
-            }
-        }
+        writeMetrics(["step": step + 1, "epoch": epoch + 1, "loss": Double(report.loss),
+                      "lr": Double(report.learningRate), "grad_norm": Double(report.gradientNorm),
+                      "images_per_s": rate, "step_s": timing.total, "compute_s": timing.compute,
+                      "transfer_s": timing.transfer, "update_s": timing.update, "workers": timing.workers])
         if logEvery > 0 && (step + 1) % logEvery == 0 {
             let elapsed = Date().timeIntervalSince(start), done = Double(step + 1 - firstStep)
             let eta = done > 0 ? elapsed / done * Double(last - step - 1) : 0
@@ -132,6 +127,8 @@ final class TrainingRun {
         epochLoss = (0, 0, 0, Date())
         history.append(EpochRecord(epoch: epoch + 1, trainLoss: Double(trainLoss), validationLoss: Double(valLoss),
                                    nme: metrics.nme, pck10: metrics.pck10))
+        writeMetrics(["epoch_end": epoch + 1, "step": trainer.step, "train_loss": Double(trainLoss), "val_loss": Double(valLoss),
+                      "val_rmse_px": metrics.rmse, "val_nme": metrics.nme, "val_pck05": metrics.pck05, "val_pck10": metrics.pck10])
         if let bestModel, metrics.nme < bestNME {
             bestNME = metrics.nme
             try SavedModel.save(trainer.network, to: bestModel, training: [
@@ -149,6 +146,12 @@ final class TrainingRun {
     private var bestNME = Double.infinity
     /// Where the learning-curve SVG goes (nil: not drawn).
     var curvesFile: URL?
+
+    /// Appends one JSON line to the metrics log (if there is one).
+    private func writeMetrics(_ fields: [String: Any]) {
+        guard let metricsLog, let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        metricsLog.write(data + Foundation.Data("\n".utf8))
+    }
 
     func writeCurves() throws {
         guard let curvesFile, !history.isEmpty else { return }
