@@ -32,7 +32,7 @@ public struct KeypointSample: Sendable {
 public struct SyntheticQuads: Sendable {
     public let size: Int
     public let seed: UInt64
-    public static let keypointNames = ["top_left", "top_right", "bottom_right", "bottom_left"]
+    public static let keypointNames = SyntheticCards.keypointNames
 
     public init(size: Int, seed: UInt64 = 1) {
         self.size = size
