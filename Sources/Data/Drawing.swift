@@ -81,6 +81,13 @@ extension RGBImage {
         }
     }
 
+    /// The image mirrored left to right (x -> width - x in continuous pixel coordinates).
+    public func mirrored() -> RGBImage {
+        var out = self
+        for y in 0..<height { for x in 0..<width { out[x, y] = self[width - 1 - x, y] } }
+        return out
+    }
+
     /// This image scaled (nearest neighbour, aspect kept) into a `side` x `side` tile on dark grey.
     public func fitted(into side: Int) -> RGBImage {
         let scale = min(Double(side) / Double(width), Double(side) / Double(height))

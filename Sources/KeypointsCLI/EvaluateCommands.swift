@@ -87,6 +87,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Also write each image with ground truth and prediction drawn (PNG), and worst.png, into this folder.")
     var overlay: String?
     @Option(help: "Images on the contact sheet of the worst (highest mean error) images.") var worst: Int = 16
+    @Flag(name: .customLong("flip-tta"), help: "Average each prediction with that of the mirrored image (needs flip_pairs).")
+    var flipTTA = false
 
     func run() throws {
         let normalizer = try parseNormalizer()
@@ -96,7 +98,15 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("\(data) has \(dataset.description.keypointCount) keypoints, the model predicts \(predictor.names.count)")
         }
         let images = try (0..<dataset.count).map { try dataset.image($0) }
-        let predictions = try predictor.predict(images)
+        let predictions: [[Float]]
+        if flipTTA {
+            guard dataset.description.flipPairsDeclared else {
+                throw ValidationError("--flip-tta needs the dataset's left/right pairs: add \"flip_pairs\" to its description file")
+            }
+            predictions = try predictor.predictWithFlip(images, flipPairs: dataset.description.flipPairs)
+        } else {
+            predictions = try predictor.predict(images)
+        }
         let records = dataset.labels.records
         let report = EvaluationReport(predictions: predictions, targets: records.map(\.keypoints),
                                       visible: records.map { $0.visibility.map { $0 > 0 } },

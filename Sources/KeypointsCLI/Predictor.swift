@@ -18,6 +18,17 @@ struct Predictor {
         names = manifest.model.keypointNames
     }
 
+    /// Flip test-time augmentation: the average of the predictions on each image and on its mirror
+    /// image (mirrored back, with the left/right `flipPairs` swapped back).
+    func predictWithFlip(_ images: [RGBImage], flipPairs: [[Int]], batch: Int = 32) throws -> [[Float]] {
+        let plain = try predict(images, batch: batch)
+        let mirrored = try predict(images.map { $0.mirrored() }, batch: batch)
+        return images.indices.map { i in
+            let back = mirroredKeypoints(mirrored[i], width: images[i].width, flipPairs: flipPairs)
+            return zip(plain[i], back).map { ($0 + $1) / 2 }
+        }
+    }
+
     /// Keypoints [2K] in pixels of each original image, `batch` images per forward pass.
     func predict(_ images: [RGBImage], batch: Int = 32) throws -> [[Float]] {
         let size = network.config.backbone.inputSize, k = names.count

@@ -58,6 +58,17 @@ final class EvaluateCommandTests: XCTestCase {
             if j == 3 { XCTAssertEqual([c.0, c.1, c.2], palette[3], "the last keypoint's disc is on top") }
         }
 
+        // Flip test-time augmentation needs declared pairs (synth declares them) and still reports.
+        let tta = try BinaryRunner.run(["evaluate", "--model", model.path, "--data", cards.appendingPathComponent("labels.csv").path,
+                                        "--flip-tta"])
+        XCTAssertEqual(tta.status, 0, tta.stderr)
+        XCTAssertTrue(tta.stdout.contains("all"), tta.stdout)
+        try FileManager.default.removeItem(at: cards.appendingPathComponent("labels.keypoints.json"))
+        let noPairs = try BinaryRunner.run(["evaluate", "--model", model.path, "--data", cards.appendingPathComponent("labels.csv").path,
+                                            "--flip-tta"])
+        XCTAssertNotEqual(noPairs.status, 0)
+        XCTAssertTrue(noPairs.stderr.contains("flip_pairs"), noPairs.stderr)
+
         let describe = try BinaryRunner.run(["describe", "--model", model.path])
         XCTAssertEqual(describe.status, 0, describe.stderr)
         XCTAssertTrue(describe.stdout.contains("conv_dw_13") && describe.stdout.contains("trainable parameters"), describe.stdout)

@@ -143,3 +143,18 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(got, [[0, 1, 2], [4], [5]])
     }
 }
+
+final class MirrorTests: XCTestCase {
+    func testMirroringMovesXAndSwapsPairsAndIsItsOwnInverse() {
+        let points: [Float] = [10, 5, 30, 6, 20, 40]   // left eye, right eye, nose in a 100 px wide image
+        let m = mirroredKeypoints(points, width: 100, flipPairs: [[0, 1]])
+        XCTAssertEqual(m, [70, 6, 90, 5, 80, 40])
+        XCTAssertEqual(mirroredKeypoints(m, width: 100, flipPairs: [[0, 1]]), points)
+        // The image mirrors the same way: the pixel at x lands at width - 1 - x.
+        var image = RGBImage(width: 4, height: 1)
+        image[0, 0] = (255, 0, 0)
+        let mirrored = image.mirrored()
+        XCTAssertEqual(mirrored[3, 0].0, 255)
+        XCTAssertEqual(mirrored[0, 0].0, 0)
+    }
+}
