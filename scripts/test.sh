@@ -23,3 +23,5 @@ swift build --build-tests 2>&1 | grep -E "error|Build complete" || true
 swift test --skip-build "$@"
 echo "test: soak (short): workers and the coordinator killed during training"
 ./scripts/soak.sh --short
+echo "test: every command block of the README, as written"
+./scripts/check-readme.sh
