@@ -7,10 +7,12 @@ struct Keypoints: ParsableCommand {
         commandName: "keypoints",
         abstract: "Train MobileNet to find keypoints in images (oneDNN on the CPU).",
         version: "0.1.0",
-        subcommands: [Train.self, CoordinatorCommand.self, WorkerCommand.self, Evaluate.self, Predict.self, Describe.self, Keygen.self,
-                      Checkpoints.self,
-                      Synth.self, AugmentPreview.self,
-                      Bench.self])
+        subcommands: [
+            Train.self, CoordinatorCommand.self, WorkerCommand.self,   // training
+            Evaluate.self, Predict.self, Describe.self,                // using a model
+            Synth.self, AugmentPreview.self,                           // data
+            Keygen.self, Checkpoints.self, Bench.self,                 // operations
+        ])
 }
 
 /// Flags every compute-heavy command shares.
