@@ -35,3 +35,15 @@ public struct RGBImage: Sendable, Equatable {
         }
     }
 }
+
+/// [N*4] bytes -> [N*3] bytes, each of the first three channels times the fourth / 255, rounded.
+/// It is RGBA composited on black (c * a / 255, in sRGB space) and inverted CMYK to RGB (C * K / 255).
+func rgbScaledByFourthChannel(_ four: [UInt8]) -> [UInt8] {
+    let count = four.count / 4
+    var rgb = [UInt8](repeating: 0, count: count * 3)
+    for i in 0..<count {
+        let scale = Int(four[4 * i + 3])
+        for c in 0..<3 { rgb[3 * i + c] = UInt8((Int(four[4 * i + c]) * scale + 127) / 255) }
+    }
+    return rgb
+}

@@ -38,16 +38,7 @@ enum JPEGCodec {
 
     /// Decodes `data` (a whole JPEG file) to an upright RGB image. `path` is only used in errors.
     static func decode(_ data: Foundation.Data, path: String) throws -> RGBImage {
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
-            guard let bytes = raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count > 0 else {
-                throw DataError(path, "empty JPEG data; re-export the image or remove it from the labels")
-            }
-            guard let handle = tjInitDecompress() else {
-                throw DataError(path, "cannot start the JPEG decoder (libjpeg-turbo: \(errorText(nil)))")
-            }
-            defer { tjDestroy(handle) }
-
-            let header = try readHeader(handle, bytes, raw.count, path: path)
+        try withHeader(data, path: path) { handle, bytes, raw, header in
             try ImageCodec.checkPixelCount(width: header.width, height: header.height, path: path)
             let channels = header.isCMYK ? 4 : 3
             let format = header.isCMYK ? TJPF_CMYK : TJPF_RGB
@@ -67,7 +58,8 @@ enum JPEGCodec {
                 throw DataError(path, "cannot decode JPEG (libjpeg-turbo: \(text)); "
                                 + "re-export the image or remove it from the labels")
             }
-            if header.isCMYK { pixels = rgb(fromInvertedCMYK: pixels) }
+            // Inverted CMYK (255 = no ink) to RGB: R = C*K/255 and so on, as libjpeg-turbo's own tools do.
+            if header.isCMYK { pixels = rgbScaledByFourthChannel(pixels) }
             let stored = RGBImage(width: header.width, height: header.height, pixels: pixels)
             return ExifOrientation(jpeg: raw).apply(to: stored)
         }
@@ -76,7 +68,16 @@ enum JPEGCodec {
     /// The size of the upright image in pixels, reading only the header: for EXIF orientations 5-8
     /// (quarter turns) this is the stored height by the stored width.
     static func size(_ data: Foundation.Data, path: String) throws -> (width: Int, height: Int) {
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> (width: Int, height: Int) in
+        try withHeader(data, path: path) { _, _, raw, header in
+            ExifOrientation(jpeg: raw).swapsAxes ? (header.height, header.width) : (header.width, header.height)
+        }
+    }
+
+    /// Opens a decompressor on non-empty JPEG bytes, reads the header and runs `body`; the
+    /// decompressor is destroyed afterwards whatever happens.
+    private static func withHeader<T>(_ data: Foundation.Data, path: String,
+                                      _ body: (tjhandle, UnsafePointer<UInt8>, UnsafeRawBufferPointer, Header) throws -> T) throws -> T {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> T in
             guard let bytes = raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count > 0 else {
                 throw DataError(path, "empty JPEG data; re-export the image or remove it from the labels")
             }
@@ -84,9 +85,7 @@ enum JPEGCodec {
                 throw DataError(path, "cannot start the JPEG decoder (libjpeg-turbo: \(errorText(nil)))")
             }
             defer { tjDestroy(handle) }
-            let header = try readHeader(handle, bytes, raw.count, path: path)
-            return ExifOrientation(jpeg: raw).swapsAxes
-                ? (header.height, header.width) : (header.width, header.height)
+            return try body(handle, bytes, raw, try readHeader(handle, bytes, raw.count, path: path))
         }
     }
 
@@ -160,17 +159,6 @@ enum JPEGCodec {
         return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// [H*W*4] inverted CMYK (255 = no ink) -> [H*W*3] RGB with R = C*K/255, G = M*K/255, B = Y*K/255,
-    /// the conversion libjpeg-turbo's own tools use.
-    private static func rgb(fromInvertedCMYK cmyk: [UInt8]) -> [UInt8] {
-        let count = cmyk.count / 4
-        var rgb = [UInt8](repeating: 0, count: count * 3)
-        for i in 0..<count {
-            let k = Int(cmyk[4 * i + 3])
-            for c in 0..<3 { rgb[3 * i + c] = UInt8((Int(cmyk[4 * i + c]) * k + 127) / 255) }
-        }
-        return rgb
-    }
 }
 
 /// The EXIF orientation of a JPEG: how the stored pixels must be flipped or turned to be shown upright.

@@ -39,7 +39,7 @@ enum PNGCodec {
                     throw DataError(path, "cannot decode PNG (libpng: \(message(image))); "
                                     + "re-export the image or remove it from the labels")
                 }
-                if hasAlpha { pixels = compositedOnBlack(rgba: pixels) }
+                if hasAlpha { pixels = rgbScaledByFourthChannel(pixels) }  // composited on black in sRGB space
                 return RGBImage(width: width, height: height, pixels: pixels)
             }
         }
@@ -121,16 +121,6 @@ enum PNGCodec {
         image.pointee.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
     }
 
-    /// [H*W*4] straight RGBA -> [H*W*3] RGB over black in sRGB space: c * a / 255, rounded.
-    private static func compositedOnBlack(rgba: [UInt8]) -> [UInt8] {
-        let count = rgba.count / 4
-        var rgb = [UInt8](repeating: 0, count: count * 3)
-        for i in 0..<count {
-            let a = Int(rgba[4 * i + 3])
-            for c in 0..<3 { rgb[3 * i + c] = UInt8((Int(rgba[4 * i + c]) * a + 127) / 255) }
-        }
-        return rgb
-    }
 
     /// True when the last call on `image` recorded an error (not just a warning).
     private static func failed(_ image: UnsafeMutablePointer<png_image>) -> Bool {
