@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# oneDNN (CNN kernels), libzmq (messaging), libjpeg-turbo and libpng (image codecs), pkg-config.
-packages=(libdnnl-dev libzmq3-dev libturbojpeg0-dev libpng-dev pkg-config)
+# oneDNN (CNN kernels), libzmq (messaging), libjpeg-turbo and libpng (image codecs), HDF5 (reading
+# Keras weight files), pkg-config, and python3-venv (the tests check exported files with Python tools).
+packages=(libdnnl-dev libzmq3-dev libturbojpeg0-dev libpng-dev libhdf5-dev pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
