@@ -22,6 +22,8 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // Debian's serial HDF5: header under /usr/include/hdf5/serial, library libhdf5_serial.
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", providers: [.apt(["libhdf5-dev"])]),
 
         // Tensors and oneDNN primitives, forward and backward. Knows nothing of keypoints.
         .target(name: "Compute", dependencies: ["CDNNL"],
@@ -35,9 +37,11 @@ let package = Package(
         // Coordinator, workers, the wire protocol and the ZeroMQ transport.
         .target(name: "Cluster", dependencies: ["CZMQ", "Model", "Data", "Compute"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Other tools' files: Keras MobileNet weights (.h5) in.
+        .target(name: "Interop", dependencies: ["CHDF5", "Model", "Compute"]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [
-            "Compute", "Model", "Data", "Cluster",
+            "Compute", "Model", "Data", "Cluster", "Interop",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -46,6 +50,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Compute", "Data", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Model", "Data", "TestSupport"]),
+        .testTarget(name: "InteropTests", dependencies: ["Interop", "Model", "Compute", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Cluster", "Data"]),
     ],
     swiftLanguageModes: [.v6]

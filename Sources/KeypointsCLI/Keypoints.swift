@@ -10,6 +10,7 @@ struct Keypoints: ParsableCommand {
         subcommands: [
             Train.self, CoordinatorCommand.self, WorkerCommand.self,   // training
             Evaluate.self, Predict.self, Describe.self,                // using a model
+            ImportWeights.self,                                        // other tools
             Synth.self, AugmentPreview.self,                           // data
             Keygen.self, Checkpoints.self, Bench.self,                 // operations
         ])

@@ -1,10 +1,11 @@
 // Command-line flags that choose the network and how it is trained, turned into library configs.
 import ArgumentParser
+import Foundation
 import Model
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0.")
-    var alpha: Double = 1.0
+    @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0 (default: the --init-from backbone's, else 1.0).")
+    var alpha: Double?
     @Option(name: .customLong("input-size"), help: "Square network input in pixels, a multiple of 32 from 96 to 224.")
     var inputSize: Int = 224
     @Option(help: "Units of the head's hidden Dense layer.")
@@ -13,17 +14,30 @@ struct ModelOptions: ParsableArguments {
     var dropout: Float = 0
     @Option(name: .customLong("init"), help: "Weight initialiser: he, glorot or torch.")
     var initializer: Initializer = .he
+    @Option(name: .customLong("init-from"),
+            help: "Start the backbone from this folder (import-weights output or a saved model); the head starts fresh.")
+    var initFrom: String?
 
     func validate() throws {
-        do { try MobileNetV1Config(alpha: alpha, inputSize: inputSize).validate() } catch let e as ModelError {
+        do { try MobileNetV1Config(alpha: alpha ?? 1.0, inputSize: inputSize).validate() } catch let e as ModelError {
             throw ValidationError(e.description)
         }
         guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1") }
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
     }
 
+    /// The network's settings; with `--init-from`, alpha comes from (and must agree with) that backbone.
     func config(keypoints: Int, names: [String]) throws -> ModelConfig {
-        let c = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize),
+        var width = alpha ?? 1.0
+        if let initFrom {
+            let pretrained = try SavedModel.manifest(at: URL(fileURLWithPath: initFrom)).model.backbone.alpha
+            if let alpha, alpha != pretrained {
+                throw ValidationError("--alpha \(alpha) does not match the --init-from backbone \(initFrom), which has alpha "
+                                      + "\(pretrained); drop --alpha or import the weights for alpha \(alpha)")
+            }
+            width = pretrained
+        }
+        let c = ModelConfig(backbone: MobileNetV1Config(alpha: width, inputSize: inputSize),
                             head: RegressionHeadConfig(hidden: hidden, dropout: dropout),
                             keypoints: keypoints, keypointNames: names)
         do { try c.validate() } catch let e as ModelError { throw ValidationError(e.description) }

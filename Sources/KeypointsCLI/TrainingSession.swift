@@ -44,6 +44,14 @@ final class TrainingSession {
                            resize: setup.dataOptions.resize, augmentation: augmentation, microBatch: setup.microBatch.microBatch)
         let network = try KeypointNetwork(modelConfig)
         setup.model.initializer.initialise(network.store, seed: training.seed)
+        if let from = setup.model.initFrom {
+            let manifest = try SavedModel.loadBackbone(into: network, from: URL(fileURLWithPath: from))
+            let origin = manifest.training["file"].map { " (\($0))" } ?? ""
+            print("backbone weights and BN statistics from \(from)\(origin); head initialised fresh (\(setup.model.initializer))")
+            if training.freezeBackboneEpochs == 0 {
+                print("note: the backbone is fine-tuned from the first step; --freeze-backbone-epochs N trains the head alone first")
+            }
+        }
         trainer = Trainer(network: network, config: training)
         policy = setup.checkpoints.policy(fingerprint: fingerprint)
         if setup.checkpoints.resume, let policy {

@@ -15,13 +15,23 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public var outputs = "[N, 2K] = (x1, y1, ..., xK, yK) in [0, 1] of the network input frame; pixels = value * S"
     /// Tensor layouts in the safetensors file.
     public var layouts = "conv weights [O, I/groups, KH, KW]; dense weights [out, in]; BN gamma/beta/running_mean/running_var [C]"
-    /// Free-form facts about how the model was trained (steps, loss, metrics).
+    /// Free-form facts about how the model was trained (steps, loss, metrics) or, for an imported
+    /// backbone, where it came from.
     public var training: [String: String] = [:]
+    /// nil for a whole model; "backbone" for a folder holding only `backbone.*` tensors (weights
+    /// imported from Keras), usable with `train --init-from` only. Then only `model.backbone` is
+    /// meaningful: the head settings and keypoints are the defaults, as placeholders.
+    public var contents: String?
 
-    public init(model: ModelConfig, training: [String: String] = [:]) {
+    public init(model: ModelConfig, training: [String: String] = [:], contents: String? = nil) {
         self.model = model
         self.training = training
+        self.contents = contents
     }
+
+    /// The `contents` value of a backbone-only folder.
+    public static let backboneOnly = "backbone"
+
 }
 
 public enum SavedModel {
@@ -38,10 +48,14 @@ public enum SavedModel {
         }
         let weights = try SafeTensors.encode(tensors, metadata: ["format": "keypoints-model", "architecture": "mobilenet_v1"])
         try weights.write(to: directory.appendingPathComponent(weightsFile), options: .atomic)
+        try encodedManifest(ModelManifest(model: network.config, training: training))
+            .write(to: directory.appendingPathComponent(manifestFile), options: .atomic)
+    }
+
+    private static func encodedManifest(_ manifest: ModelManifest) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let manifest = try encoder.encode(ModelManifest(model: network.config, training: training))
-        try manifest.write(to: directory.appendingPathComponent(manifestFile), options: .atomic)
+        return try encoder.encode(manifest)
     }
 
     /// Reads a manifest; errors name the file and say what to do.
@@ -63,19 +77,59 @@ public enum SavedModel {
     /// Rebuilds the network a folder describes and loads its weights.
     public static func load(from directory: URL) throws -> KeypointNetwork {
         let manifest = try manifest(at: directory)
+        guard manifest.contents == nil else {
+            throw ModelError("\(directory.path) holds only a MobileNet backbone (\(manifest.training["source"] ?? "imported")), "
+                             + "not a keypoint model: train one with `keypoints train --init-from \(directory.path)`")
+        }
         let network = try KeypointNetwork(manifest.model)
         try loadWeights(into: network, from: directory.appendingPathComponent(weightsFile))
         return network
     }
 
-    /// Loads every tensor the network declares from a safetensors file, checking names and shapes.
-    public static func loadWeights(into network: KeypointNetwork, from url: URL) throws {
+    /// Writes a backbone-only folder: `tensors` (all `backbone.*` weights and BN statistics of
+    /// `backbone`, checked against its layout) and a manifest with `contents` "backbone".
+    public static func saveBackbone(_ tensors: [NamedTensor], config backbone: MobileNetV1Config,
+                                    to directory: URL, provenance: [String: String]) throws {
+        var layout = ParameterLayout()
+        backbone.declare(in: &layout)
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for spec in layout.parameters + layout.statistics {
+            guard let t = byName[spec.name], t.shape == spec.shape else {
+                throw ModelError("backbone tensor \(spec.name) \(byName[spec.name].map { "has shape \($0.shape)" } ?? "is missing"); "
+                                 + "MobileNetV1 alpha \(backbone.alpha) needs \(spec.shape)")
+            }
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let weights = try SafeTensors.encode(tensors, metadata: ["format": "keypoints-model", "architecture": "mobilenet_v1",
+                                                                 "contents": ModelManifest.backboneOnly])
+        try weights.write(to: directory.appendingPathComponent(weightsFile), options: .atomic)
+        let manifest = ModelManifest(model: ModelConfig(backbone: backbone), training: provenance,
+                                     contents: ModelManifest.backboneOnly)
+        try encodedManifest(manifest).write(to: directory.appendingPathComponent(manifestFile), options: .atomic)
+    }
+
+    /// Copies the backbone (weights and BN statistics) of the saved model or backbone folder at
+    /// `directory` into `network`; the head is left as it is. The widths must match.
+    @discardableResult
+    public static func loadBackbone(into network: KeypointNetwork, from directory: URL) throws -> ModelManifest {
+        let manifest = try manifest(at: directory)
+        guard manifest.model.backbone.alpha == network.config.backbone.alpha else {
+            throw ModelError("\(directory.path) holds a MobileNet with alpha \(manifest.model.backbone.alpha), this model has alpha "
+                             + "\(network.config.backbone.alpha): pass --alpha \(manifest.model.backbone.alpha) or import the matching weights")
+        }
+        try loadWeights(into: network, from: directory.appendingPathComponent(weightsFile), only: "backbone.")
+        return manifest
+    }
+
+    /// Loads every tensor the network declares (or, with `prefix`, those whose names start with it)
+    /// from a safetensors file, checking names and shapes.
+    public static func loadWeights(into network: KeypointNetwork, from url: URL, only prefix: String = "") throws {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ModelError("\(url.path) not found or unreadable")
         }
         let (tensors, _) = try SafeTensors.decode(data, source: url.path)
         let store = network.store
-        for spec in store.layout.parameters + store.layout.statistics {
+        for spec in store.layout.parameters + store.layout.statistics where spec.name.hasPrefix(prefix) {
             guard let t = tensors[spec.name] else {
                 throw ModelError("\(url.path) has no tensor \(spec.name): it was saved for a different architecture")
             }
