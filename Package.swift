@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Model", "Data", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Interop", "Model", "Compute", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Cluster", "Data"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Cluster", "Data", "Model"]),
     ],
     swiftLanguageModes: [.v6]
 )

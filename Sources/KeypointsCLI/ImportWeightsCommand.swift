@@ -41,7 +41,7 @@ struct ImportWeights: ParsableCommand {
         if !imported.ignoredLayers.isEmpty {
             print("ignored layers that are not part of the backbone: \(imported.ignoredLayers.joined(separator: ", "))")
         }
-        print("wrote \(out); train from it with: keypoints train --init-from \(out) --alpha \(imported.alpha) "
+        print("wrote \(out); train from it with: keypoints train --init-from \(out) "
               + "--freeze-backbone-epochs N ...")
     }
 }

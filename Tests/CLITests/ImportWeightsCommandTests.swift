@@ -1,0 +1,68 @@
+// End-to-end tests of `keypoints import-weights` and `train --init-from`: a Keras .h5 file from the
+// Interop fixtures becomes a backbone folder; training from it with the backbone frozen keeps every
+// imported tensor (weights and BN statistics) exactly; foreign files and mismatched widths are refused.
+import Foundation
+import Model
+import XCTest
+
+final class ImportWeightsCommandTests: XCTestCase {
+    private func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("InteropTests/Fixtures/\(name)").path
+    }
+
+    private func tensors(_ folder: URL) throws -> [String: NamedTensor] {
+        let url = folder.appendingPathComponent(SavedModel.weightsFile)
+        return try SafeTensors.decode(Data(contentsOf: url), source: url.path).tensors
+    }
+
+    func testImportThenTrainWithFrozenBackboneKeepsTheImportedTensors() throws {
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let backbone = dir.appendingPathComponent("backbone"), model = dir.appendingPathComponent("model")
+        let imported = try BinaryRunner.run(["import-weights", "keras", fixture("mobilenet_0_25_96_keras2.h5"), "--out", backbone.path])
+        XCTAssertEqual(imported.status, 0, imported.stderr)
+        XCTAssertTrue(imported.stdout.contains("imported MobileNet alpha 0.25"), imported.stdout)
+
+        let synth = try BinaryRunner.run(["synth", "--out", dir.appendingPathComponent("cards").path, "--count", "24", "--size", "64"])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        // No --alpha: it comes from the backbone.
+        let r = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path,
+                                      "--init-from", backbone.path, "--freeze-backbone-epochs", "1",
+                                      "--input-size", "96", "--hidden", "32", "--epochs", "1", "--batch-size", "8",
+                                      "--out", model.path])
+        XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
+        XCTAssertTrue(r.stdout.contains("backbone weights and BN statistics from"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("alpha 0.25"), r.stdout)
+
+        let before = try tensors(backbone), after = try tensors(model)
+        XCTAssertEqual(before.count, 27 * 5)
+        for (name, t) in before { XCTAssertEqual(after[name], t, name) }
+        XCTAssertNotNil(after["head.out.weight"])
+
+        let evaluate = try BinaryRunner.run(["evaluate", "--model", backbone.path,
+                                             "--data", dir.appendingPathComponent("cards/labels.csv").path])
+        XCTAssertNotEqual(evaluate.status, 0)
+        XCTAssertTrue(evaluate.stderr.contains("holds only a MobileNet backbone"), evaluate.stderr)
+
+        let wrongAlpha = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path,
+                                               "--init-from", backbone.path, "--alpha", "0.5", "--input-size", "96"])
+        XCTAssertEqual(wrongAlpha.status, 64, wrongAlpha.stderr)
+        XCTAssertTrue(wrongAlpha.stderr.contains("--alpha 0.5 does not match"), wrongAlpha.stderr)
+    }
+
+    func testForeignFilesAreRefusedNamingTheFileAndLayer() throws {
+        let missing = try BinaryRunner.run(["import-weights", "keras", fixture("truncated.h5"), "--out", "/tmp/unused-backbone"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("truncated.h5 has no weights for layer conv_dw_1"), missing.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/unused-backbone"))
+
+        let text = try BinaryRunner.run(["import-weights", "keras", #filePath, "--out", "/tmp/unused-backbone"])
+        XCTAssertEqual(text.status, 1)
+        XCTAssertTrue(text.stderr.contains("is not an HDF5 file"), text.stderr)
+
+        let framework = try BinaryRunner.run(["import-weights", "pytorch", fixture("truncated.h5"), "--out", "/tmp/unused-backbone"])
+        XCTAssertEqual(framework.status, 64)
+        XCTAssertTrue(framework.stderr.contains("unknown framework pytorch"), framework.stderr)
+    }
+}
