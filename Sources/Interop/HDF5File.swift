@@ -21,7 +21,10 @@ public final class HDF5File {
         self.path = path
         let kind = kp_h5_is_hdf5(path)
         if kind < 0 { throw InteropError("\(path): cannot be read (missing or unreadable)") }
-        if kind == 0 { throw InteropError("\(path) is not an HDF5 file (expected a Keras .h5 weights file)") }
+        if kind == 0 {
+            let hint = path.hasSuffix(".keras") ? "; a .keras file is a zip archive: unzip it and use its model.weights.h5" : ""
+            throw InteropError("\(path) is not an HDF5 file (expected a Keras .h5 weights file)\(hint)")
+        }
         handle = kp_h5_open(path)
         if handle < 0 { throw InteropError("\(path): libhdf5 could not open it read-only") }
     }
