@@ -18,6 +18,13 @@ struct Describe: ParsableCommand {
         var training: [String: String] = [:]
         if let model {
             let url = URL(fileURLWithPath: model)
+            let manifest = try SavedModel.manifest(at: url)
+            if manifest.contents == ModelManifest.backboneOnly {
+                let origin = manifest.training.keys.sorted().map { "\($0) \(manifest.training[$0]!)" }.joined(separator: ", ")
+                print("a MobileNetV1 backbone only, alpha \(manifest.model.backbone.alpha) (\(origin)): "
+                      + "start training from it with `keypoints train --init-from \(model)`")
+                return
+            }
             network = try SavedModel.load(from: url)
             training = try SavedModel.manifest(at: url).training
         } else {

@@ -40,6 +40,10 @@ final class ImportWeightsCommandTests: XCTestCase {
         for (name, t) in before { XCTAssertEqual(after[name], t, name) }
         XCTAssertNotNil(after["head.out.weight"])
 
+        let describe = try BinaryRunner.run(["describe", "--model", backbone.path])
+        XCTAssertEqual(describe.status, 0, describe.stderr)
+        XCTAssertTrue(describe.stdout.contains("backbone only, alpha 0.25"), describe.stdout)
+
         let evaluate = try BinaryRunner.run(["evaluate", "--model", backbone.path,
                                              "--data", dir.appendingPathComponent("cards/labels.csv").path])
         XCTAssertNotEqual(evaluate.status, 0)
