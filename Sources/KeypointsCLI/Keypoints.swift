@@ -9,7 +9,7 @@ struct Keypoints: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Train.self, CoordinatorCommand.self, WorkerCommand.self,   // training
-            Evaluate.self, Predict.self, Describe.self,                // using a model
+            Evaluate.self, Predict.self, Describe.self, Export.self,   // using a model
             Synth.self, AugmentPreview.self,                           // data
             Keygen.self, Checkpoints.self, Bench.self,                 // operations
         ])
