@@ -87,8 +87,12 @@ def main():
         fail(f"keypoints has shape {keypoint_dims}, expected [N (symbolic), {2 * k}]")
     print(f"check-onnx: image {image_dims}, keypoints {keypoint_dims}, {k} keypoints {names}, resize {meta['resize']}")
 
-    samples = load_file(args.samples)
-    x, expected = samples["input"], samples["output"]
+    try:
+        samples = load_file(args.samples)
+        x, expected = samples["input"], samples["output"]
+    except Exception as e:  # noqa: BLE001
+        fail(f"{args.samples} is not a samples file with 'input' and 'output' ({e}); "
+             "write one with keypoints export --samples N")
     if x.shape[1:] != (3, s, s) or expected.shape != (x.shape[0], 2 * k):
         fail(f"{args.samples}: input {x.shape} / output {expected.shape} do not fit the model")
     if x.min() < 0 or x.max() > 255:

@@ -30,8 +30,14 @@ def main():
         sys.exit(2)
     model_dir, expected_path = sys.argv[1], sys.argv[2]
     path = os.path.join(model_dir, "model.safetensors")
-    with open(expected_path) as f:
-        expected = json.load(f)
+    try:
+        with open(expected_path) as f:
+            expected = json.load(f)
+        expected["tensors"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"check-safetensors: cannot use {expected_path} as expectations ({e}); it must be a JSON object "
+              "with \"tensors\" as described in this script's header", file=sys.stderr)
+        sys.exit(2)
 
     problems = []
     try:
