@@ -19,6 +19,10 @@ except ImportError:
 kinds = [d["kind"] for d in yaml.safe_load_all(open("cluster/kubernetes.yaml"))]
 assert kinds == ["Service", "Deployment", "Deployment"], kinds
 PY
+# Python tools (onnx, onnxruntime, safetensors) for the export cross-checks; without them those
+# tests are skipped with the reason, which python-env.sh also prints.
+python=$(./scripts/python-env.sh)
+if [ -n "$python" ]; then export KEYPOINTS_PYTHON="$python"; fi
 swift build --build-tests 2>&1 | grep -E "error|Build complete" || true
 swift test --skip-build "$@"
 echo "test: soak (short): workers and the coordinator killed during training"

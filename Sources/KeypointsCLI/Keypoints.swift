@@ -10,7 +10,7 @@ struct Keypoints: ParsableCommand {
         subcommands: [
             Train.self, CoordinatorCommand.self, WorkerCommand.self,   // training
             Evaluate.self, Predict.self, Describe.self,                // using a model
-            ImportWeights.self,                                        // other tools
+            ImportWeights.self, Export.self,                           // other tools' formats
             Synth.self, AugmentPreview.self,                           // data
             Keygen.self, Checkpoints.self, Bench.self,                 // operations
         ])

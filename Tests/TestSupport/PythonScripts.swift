@@ -1,0 +1,39 @@
+// Runs the repository's Python check scripts (scripts/check-*.py) with the venv Python that
+// scripts/python-env.sh makes; tests that need it are skipped, with the reason, when it is absent.
+import Foundation
+import XCTest
+
+public enum PythonScripts {
+    /// The repository root, found from this file's own path (Tests/TestSupport/PythonScripts.swift).
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// $KEYPOINTS_PYTHON (set by scripts/test.sh from scripts/python-env.sh), or an XCTSkip saying how
+    /// to get it.
+    public static func interpreter() throws -> String {
+        guard let python = ProcessInfo.processInfo.environment["KEYPOINTS_PYTHON"], !python.isEmpty else {
+            throw XCTSkip("KEYPOINTS_PYTHON is not set, so the Python cross-check (numpy, onnx, onnxruntime, safetensors) "
+                          + "is skipped; run ./scripts/test.sh, or export KEYPOINTS_PYTHON=$(scripts/python-env.sh)")
+        }
+        return python
+    }
+
+    /// Runs `scripts/<script>` with `arguments`; returns its exit status and its stdout and stderr
+    /// together (in that order).
+    public static func run(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try interpreter())
+        process.arguments = [repositoryRoot.appendingPathComponent("scripts/\(script)").path] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_WAIT_POLICY"] = "passive"
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self) + String(decoding: errData, as: UTF8.self))
+    }
+}

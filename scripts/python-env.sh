@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The Python tools that check exported files (ONNX checker, ONNX Runtime, safetensors) in a venv at
+# .build/python-env, created and filled only when something is missing. Prints the venv's python on
+# stdout; when it cannot be made (no python3-venv, no network, pip failure) it says on stderr which
+# checks are skipped and why, prints nothing on stdout and still exits 0.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.build/python-env
+python="$PWD/$venv/bin/python"
+packages=(numpy onnx onnxruntime safetensors)
+skipped="the ONNX export checks (onnx checker, onnxruntime) and the safetensors interoperability check will be skipped"
+
+fail() {
+  echo "python-env: $1; $skipped. Fix that and run scripts/python-env.sh again." >&2
+  exit 0
+}
+
+have_all() {
+  "$python" - "${packages[@]}" <<'PY' 2>/dev/null
+import importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+PY
+}
+
+if [ ! -x "$python" ]; then
+  command -v python3 >/dev/null 2>&1 || fail "python3 is not installed"
+  mkdir -p .build
+  python3 -m venv "$venv" >/dev/null 2>&1 ||
+    { rm -rf "$venv"; fail "python3 -m venv failed (install python3-venv: scripts/setup.sh does)"; }
+fi
+
+if ! have_all; then
+  echo "python-env: installing ${packages[*]} into $venv" >&2
+  log="$venv/pip.log"
+  "$python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >"$log" 2>&1 ||
+    fail "pip could not install ${packages[*]} (no network to PyPI?); see $log"
+  have_all || fail "${packages[*]} installed but do not import; see $log"
+fi
+
+echo "$python"
