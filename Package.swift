@@ -37,7 +37,7 @@ let package = Package(
         // Coordinator, workers, the wire protocol and the ZeroMQ transport.
         .target(name: "Cluster", dependencies: ["CZMQ", "Model", "Data", "Compute"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        // Other tools' files: Keras MobileNet weights (.h5) in.
+        // Other tools' files: Keras MobileNet weights (.h5) in, ONNX out.
         .target(name: "Interop", dependencies: ["CHDF5", "Model", "Compute"]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [

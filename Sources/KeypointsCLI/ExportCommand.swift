@@ -3,6 +3,7 @@
 import ArgumentParser
 import Data
 import Foundation
+import Interop
 import Model
 
 struct Export: ParsableCommand {

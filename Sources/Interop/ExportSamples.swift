@@ -1,5 +1,6 @@
 // Reference inputs and outputs for an exported model: seeded random images and this library's own
 // predictions for them, in a safetensors file, so any other runtime can be checked against ours.
+import Model
 import Compute
 import Foundation
 

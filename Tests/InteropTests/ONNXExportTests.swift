@@ -3,7 +3,8 @@
 // with the ONNX checker and ONNX Runtime.)
 import XCTest
 import Compute
-@testable import Model
+@testable import Interop
+import Model
 import TestSupport
 
 final class ONNXExportTests: XCTestCase {

@@ -1,5 +1,6 @@
 // A trained KeypointNetwork as a standard ONNX inference graph (opset 13): input normalisation,
 // 27 convolutions with BatchNorm folded in, ReLU6 as Clip, then the pooled regression head.
+import Model
 import Foundation
 
 /// The exported graph's conventions, which the file's metadata repeats for its users:

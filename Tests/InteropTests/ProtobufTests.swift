@@ -1,7 +1,7 @@
 // The protobuf wire writer against hand-worked encodings (the examples of the protobuf encoding guide,
 // https://protobuf.dev/programming-guides/encoding/).
 import XCTest
-import Model
+@testable import Interop
 
 final class ProtobufTests: XCTestCase {
     func testVarintEdgeCases() {
