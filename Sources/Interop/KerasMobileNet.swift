@@ -1,6 +1,7 @@
 // Keras MobileNet weights (`keras.applications.MobileNet`, .h5) mapped onto our MobileNetV1 backbone.
 // Reads both layouts Keras writes: the legacy one of the ImageNet files (a group per layer holding
-// "<layer>/kernel:0"-style datasets, possibly under "model_weights/") and Keras 3's `.weights.h5`
+// "<layer>/kernel:0"-style datasets, possibly under "model_weights/" or inside a model that nests
+// MobileNet) and Keras 3's `.weights.h5`
 // ("layers/<class>_<n>/vars/<index>", layers named by class and position, not by layer name).
 import Compute
 import Model
@@ -123,6 +124,7 @@ struct KerasLayers {
     init(_ arrays: [StoredArray]) {
         for array in arrays {
             var parts = array.path.split(separator: "/").map(String.init)
+            if parts.first == "optimizer" || parts.first == "optimizer_weights" { continue }   // Adam's moments
             if let vars = parts.lastIndex(of: "vars"), vars > 0, vars + 1 < parts.count {
                 // Keras 3: layers/<layer>/vars/<index>
                 variables[parts[vars - 1], default: [:]]["#\(parts[vars + 1])"] = array
@@ -130,9 +132,10 @@ struct KerasLayers {
             }
             if parts.first == "model_weights" { parts.removeFirst() }   // a whole-model .h5
             guard parts.count >= 2, let last = parts.last else { continue }
-            // Legacy: <layer>/<layer>/kernel:0 (the weight's own name may carry scopes; the layer is the group).
+            // Legacy: <layer>/<layer>/kernel:0, or <model>/<layer>/kernel:0 when MobileNet is nested
+            // in the user's model (a Keras keypoint model with MobileNet as its first layer).
             let variable = String(last.split(separator: ":").first ?? Substring(last))
-            variables[parts[0], default: [:]][variable] = array
+            variables[parts[parts.count - 2], default: [:]][variable] = array
         }
     }
 

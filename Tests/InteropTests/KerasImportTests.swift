@@ -4,7 +4,7 @@
 import XCTest
 import Foundation
 import Compute
-import Interop
+@testable import Interop
 import Model
 import TestSupport
 
@@ -116,5 +116,36 @@ final class KerasImportTests: XCTestCase {
             out[((i * c + ch) * h + y) * w + x] = v[((i * h + y) * w + x) * c + ch]
         } } } }
         return out
+    }
+}
+
+/// Where Keras puts a layer's variables, in every layout the importer reads (no file needed).
+final class KerasLayerPathTests: XCTestCase {
+    private func layers(_ paths: [String]) -> KerasLayers {
+        KerasLayers(paths.map { StoredArray(path: $0, shape: [1], values: [0]) })
+    }
+
+    func testLegacyWholeModelAndNestedPathsFindTheLayer() {
+        for path in ["conv1/conv1/kernel:0", "model_weights/conv1/conv1/kernel:0",
+                     "mobilenet_0.25_96/conv1/kernel:0", "model_weights/mobilenet_0.25_96/conv1/kernel:0"] {
+            XCTAssertNotNil(layers([path]).variables["conv1"]?["kernel"], path)
+        }
+    }
+
+    func testOptimizerStateIsNotALayer() {
+        let l = layers(["optimizer_weights/Adam/conv1/kernel/m:0", "optimizer/vars/3", "conv1/conv1/kernel:0"])
+        XCTAssertEqual(l.names, ["conv1"])
+    }
+
+    func testKeras3NestedModelIsNamedByPosition() {
+        var l = layers(["layers/dense/vars/0", "layers/functional/layers/conv2d/vars/0",
+                        "layers/functional/layers/depthwise_conv2d/vars/0", "layers/functional/layers/conv2d_1/vars/0",
+                        "layers/functional/layers/batch_normalization_2/vars/3"])
+        l.nameKeras3Layers(MobileNetV1Config().units)
+        XCTAssertNotNil(l.variables["conv1"]?["#0"])
+        XCTAssertNotNil(l.variables["conv_dw_1"]?["#0"])
+        XCTAssertNotNil(l.variables["conv_pw_1"]?["#0"])
+        XCTAssertNotNil(l.variables["conv_pw_1_bn"]?["#3"])
+        XCTAssertEqual(l.names.filter { !$0.hasPrefix("conv") }, ["dense"])
     }
 }
