@@ -26,7 +26,7 @@ public final class HDF5File {
             throw InteropError("\(path) is not an HDF5 file (expected a Keras .h5 weights file)\(hint)")
         }
         handle = kp_h5_open(path)
-        if handle < 0 { throw InteropError("\(path): libhdf5 could not open it read-only") }
+        if handle < 0 { throw InteropError("\(path): libhdf5 could not open it read-only (truncated or damaged?)") }
     }
 
     deinit { kp_h5_close_file(handle) }
@@ -81,9 +81,17 @@ public final class HDF5File {
         var dims = [UInt64](repeating: 0, count: 32)
         let rank = kp_h5_dataset_shape(dataset, &dims, 32)
         if rank < 0 { throw InteropError("\(path): cannot read the shape of dataset /\(full)") }
+        // A damaged file can claim any dimensions: check them before multiplying.
+        let limit: UInt64 = 1 << 30
+        var total: UInt64 = 1
+        for d in dims.prefix(Int(rank)) {
+            guard d <= limit, total * max(d, 1) <= limit else {
+                throw InteropError("\(path): dataset /\(full) claims dimensions \(Array(dims.prefix(Int(rank)))), too large for weights (damaged file?)")
+            }
+            total *= d
+        }
         let shape = dims.prefix(Int(rank)).map { Int($0) }
-        let count = shape.reduce(1, *)
-        guard count <= 1 << 30 else { throw InteropError("\(path): dataset /\(full) has \(count) values, too many for weights") }
+        let count = Int(total)
         var values = [Float](repeating: 0, count: count)
         if count > 0, kp_h5_read_floats(dataset, &values) < 0 {
             throw InteropError("\(path): cannot read dataset /\(full) (damaged file?)")

@@ -28,6 +28,7 @@ struct ImportWeights: ParsableCommand {
     }
 
     func run() throws {
+        Self.capAddressSpace()
         let imported = try KerasMobileNetImport.read(path: file, alpha: alpha)
         var provenance = ["source": "keras", "file": (file as NSString).lastPathComponent]
         // keras.applications names its files mobilenet_<alpha>_<size>_tf[_no_top].h5.
@@ -43,5 +44,17 @@ struct ImportWeights: ParsableCommand {
         }
         print("wrote \(out); train from it with: keypoints train --init-from \(out) "
               + "--freeze-backbone-epochs N ...")
+    }
+
+    /// libhdf5 trusts the sizes written in a file: a damaged one can make it ask for many GiB, which
+    /// Linux grants and the OOM killer then takes back with the whole process. This command does
+    /// nothing else, so it caps its own address space (2 GiB; importing the largest MobileNet, alpha 1.0,
+    /// runs within 512 MiB): such a file then gets a clean error naming it instead.
+    private static func capAddressSpace() {
+        let cap: rlim_t = 2 << 30
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur > cap else { return }
+        limit.rlim_cur = cap
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
     }
 }

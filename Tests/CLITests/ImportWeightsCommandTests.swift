@@ -1,6 +1,7 @@
 // End-to-end tests of `keypoints import-weights` and `train --init-from`: a Keras .h5 file from the
 // Interop fixtures becomes a backbone folder; training from it with the backbone frozen keeps every
 // imported tensor (weights and BN statistics) exactly; foreign files and mismatched widths are refused.
+import Compute
 import Foundation
 import Model
 import XCTest
@@ -68,5 +69,31 @@ final class ImportWeightsCommandTests: XCTestCase {
         let framework = try BinaryRunner.run(["import-weights", "pytorch", fixture("truncated.h5"), "--out", "/tmp/unused-backbone"])
         XCTAssertEqual(framework.status, 64)
         XCTAssertTrue(framework.stderr.contains("unknown framework pytorch"), framework.stderr)
+    }
+
+    /// Randomly damaged files (bytes overwritten anywhere, or cut short) are refused with an error
+    /// naming the file, never a crash: some of these make libhdf5 ask for tens of GiB, which the
+    /// command's address-space cap turns into an error (without it the OOM killer ended the process).
+    func testDamagedFilesAreRefusedCleanly() throws {
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture("bad_shape.h5"))))
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var generator = SplitMix64(seed: 11)
+        for trial in 0..<60 {
+            var bytes = original
+            if trial % 10 == 0 {
+                bytes = Array(bytes.prefix(Int(generator.next() % UInt64(bytes.count))))
+            } else {
+                for _ in 0..<(1 + generator.next() % 16) {
+                    bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+                }
+            }
+            let file = dir.appendingPathComponent("damaged-\(trial).h5")
+            try Data(bytes).write(to: file)
+            // bad_shape.h5 is refused even intact; damaged, it must still be refused cleanly.
+            let r = try BinaryRunner.run(["import-weights", "keras", file.path, "--out", dir.appendingPathComponent("out").path])
+            XCTAssertEqual(r.status, 1, "trial \(trial): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(file.path), "trial \(trial): \(r.stderr)")
+        }
     }
 }
