@@ -1,12 +1,9 @@
 // Runs the built `keypoints` binary as a user would and captures its exit code and output.
 import Foundation
+import TestSupport
 import XCTest
 
-struct RunResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+typealias RunResult = ProcessOutput
 
 enum BinaryRunner {
     /// The binary under test: $KEYPOINTS_BIN (scripts/test.sh points it at the release build),
@@ -25,23 +22,7 @@ enum BinaryRunner {
             XCTFail("no keypoints binary at \(binary.path); run scripts/test.sh or swift build first", file: file, line: line)
             throw CocoaError(.fileNoSuchFile)
         }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["OMP_WAIT_POLICY"] = "passive"
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting so a chatty child never blocks on a full pipe.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return RunResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+        return try runChild(binary, arguments, environment: ["OMP_WAIT_POLICY": "passive"])
     }
 
     static func temporaryDirectory() throws -> URL {

@@ -3,20 +3,12 @@
 // the dataset is: its samples arrive over ZeroMQ. The link is CURVE-authenticated and encrypted, as
 // it must be off loopback: a worker whose key is not authorized is refused and changes nothing.
 import Foundation
+import TestSupport
 import XCTest
 
 final class NetworkNamespaceTests: XCTestCase {
     private func sh(_ command: String) throws -> RunResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        try runChild(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
     }
 
     func testCoordinatorAndWorkerInSeparateNetworkNamespaces() throws {

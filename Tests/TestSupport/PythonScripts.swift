@@ -21,19 +21,8 @@ public enum PythonScripts {
     /// Runs `scripts/<script>` with `arguments`; returns its exit status and its stdout and stderr
     /// together (in that order).
     public static func run(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try interpreter())
-        process.arguments = [repositoryRoot.appendingPathComponent("scripts/\(script)").path] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_WAIT_POLICY"] = "passive"
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self) + String(decoding: errData, as: UTF8.self))
+        let script = repositoryRoot.appendingPathComponent("scripts/\(script)").path
+        let r = try runChild(URL(fileURLWithPath: try interpreter()), [script] + arguments, environment: ["OMP_WAIT_POLICY": "passive"])
+        return (r.status, r.stdout + r.stderr)
     }
 }
