@@ -16,14 +16,7 @@ final class SafeTensorsInteropTests: XCTestCase {
         _ = try PythonScripts.interpreter()  // skips, saying how to get the Python tools, when absent
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("SafeTensorsInterop-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let config = ModelConfig(backbone: .init(alpha: 0.25, inputSize: 96), head: .init(hidden: 16),
-                                 keypoints: 3, keypointNames: ["nose", "left_eye", "right_eye"])
-        let network = try KeypointNetwork(config)
-        Initializer.he.initialise(network.store, seed: 11)
-        for (i, spec) in network.store.layout.statistics.enumerated() {
-            let range: ClosedRange<Float> = spec.role == .runningVariance ? 0.5...2 : -0.5...0.5
-            network.store.setValues(spec.name, randomArray(spec.count, seed: 300 + UInt64(i), in: range))
-        }
+        let network = try smallNetworkWithStatistics(seed: 11)
         try SavedModel.save(network, to: directory)
 
         // What we wrote, per tensor: shape, float64 sum, and the first and last values as bit patterns.

@@ -27,15 +27,7 @@ final class SavedModelTests: XCTestCase {
 
     /// A small network with initialised weights and non-default BN statistics (so they must be saved).
     private func makeNetwork() throws -> KeypointNetwork {
-        let config = ModelConfig(backbone: .init(alpha: 0.25, inputSize: 96), head: .init(hidden: 16, dropout: 0.1),
-                                 keypoints: 3, keypointNames: ["nose", "left_eye", "right_eye"])
-        let network = try KeypointNetwork(config)
-        Initializer.he.initialise(network.store, seed: 5)
-        for (i, spec) in network.store.layout.statistics.enumerated() {
-            let range: ClosedRange<Float> = spec.role == .runningVariance ? 0.5...2 : -0.5...0.5
-            network.store.setValues(spec.name, randomArray(spec.count, seed: 100 + UInt64(i), in: range))
-        }
-        return network
+        try smallNetworkWithStatistics(seed: 5, dropout: 0.1)
     }
 
     /// The error `body` throws, as a ModelError's message (fails the test for anything else).
