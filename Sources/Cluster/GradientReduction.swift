@@ -51,7 +51,7 @@ public struct BadStepGuard: Sendable {
 public enum GradientReduction {
     /// Sums `results` (sorted by micro-batch index) into the trainer's gradient buffer, divides by
     /// the total labelled count, folds each micro-batch's BN statistics into the running ones in
-    /// order (averaging plainly over the run's first updates, see `statisticsMomentum`), and applies the optimizer step for `epoch`. Returns the step report (mean loss).
+    /// order (a plain average over a run's first updates: `statisticsMomentum`), and applies the optimizer step for `epoch`. Returns the step report (mean loss).
     public static func apply(_ results: [MicroBatchResult], to trainer: Trainer, epoch: Int) throws -> StepReport {
         let ordered = results.sorted { $0.index < $1.index }
         let store = trainer.network.store
@@ -73,11 +73,12 @@ public enum GradientReduction {
             trainer.step += 1
             throw NonFiniteStep(step: step, reason: loss.isFinite ? "a gradient is NaN or infinite" : "the loss is \(loss)")
         }
-        // The n-th fold of the run is number step * (micro-batches per step) + j: a function of the
-        // step alone, so resumed and distributed runs fold exactly as an uninterrupted local one.
+        // Fold j of this step is update number prior + step * (micro-batches per step) + j: a
+        // function of the step alone, so resumed and distributed runs fold as an uninterrupted one.
+        let perStep = max(trainer.microBatchesPerStep, ordered.count)
         for (j, r) in ordered.enumerated() {
             guard let stats = r.batchStatistics else { continue }
-            let update = trainer.step * ordered.count + j
+            let update = trainer.priorStatisticsUpdates + trainer.step * perStep + j
             trainer.network.applyBatchStatistics(stats, momentum: KeypointNetwork.statisticsMomentum(update: update))
         }
         trainer.prepare(epoch: epoch)

@@ -53,6 +53,9 @@ final class TrainingSession {
             }
         }
         trainer = Trainer(network: network, config: training)
+        trainer.microBatchesPerStep = (training.batchSize + setup.microBatch.microBatch - 1) / setup.microBatch.microBatch
+        // Imported BN statistics are kept: new batches fold in at momentum 0.99 from the first update.
+        if setup.model.initFrom != nil { trainer.priorStatisticsUpdates = 100 }
         policy = setup.checkpoints.policy(fingerprint: fingerprint)
         if setup.checkpoints.resume, let policy {
             if let contents = Checkpoint.newestValid(in: policy.directory, log: { print($0) }) {

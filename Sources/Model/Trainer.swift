@@ -48,6 +48,14 @@ public final class Trainer {
     public let optimizer: Optimizer
     /// Steps applied so far (0-based index of the next step). Set when resuming from a checkpoint.
     public var step = 0
+    /// Micro-batches in a full step (ceil(batch / micro-batch)). BN statistics updates are numbered
+    /// `step * microBatchesPerStep + j` (see `KeypointNetwork.statisticsMomentum`), so an epoch's
+    /// short last step does not renumber the ones after it.
+    public var microBatchesPerStep = 1
+    /// How many updates the running BN statistics already stand for before step 0: 0 when they start
+    /// at their defaults; 100 (= 1 / (1 - 0.99)) when they come from a pretrained backbone, so
+    /// training folds new batches in with Keras' momentum instead of replacing them.
+    public var priorStatisticsUpdates = 0
 
     public init(network: KeypointNetwork, config: TrainingConfig) {
         self.network = network
