@@ -1,8 +1,6 @@
-// Keras MobileNet weights (`keras.applications.MobileNet`, .h5) mapped onto our MobileNetV1 backbone.
-// Reads both layouts Keras writes: the legacy one of the ImageNet files (a group per layer holding
-// "<layer>/kernel:0"-style datasets, possibly under "model_weights/" or inside a model that nests
-// MobileNet) and Keras 3's `.weights.h5`
-// ("layers/<class>_<n>/vars/<index>", layers named by class and position, not by layer name).
+// Keras MobileNet weights (`keras.applications.MobileNet`, .h5) mapped onto our MobileNetV1 backbone:
+// kernels transposed to our layout, BN variables renamed, every shape checked. Where each layer's
+// variables sit in the file (legacy and Keras 3 layouts) is KerasLayers' job.
 import Compute
 import Model
 
@@ -22,7 +20,7 @@ public struct KerasMobileNetImport: Sendable {
     /// Reads `path` and maps every backbone layer. `alpha`, when given, must match the file's.
     /// Errors name the file and the Keras layer (missing layer, wrong shape, wrong alpha).
     public static func read(path: String, alpha expectedAlpha: Double? = nil) throws -> KerasMobileNetImport {
-        let arrays = try HDF5File(path: path).floatArrays()
+        let arrays = try HDF5File(path: path).floatArrays(skipping: KerasLayers.optimizerGroups)
         var layers = KerasLayers(arrays)
         layers.nameKeras3Layers(MobileNetV1Config().units)
         guard let conv1 = layers.variables["conv1"], let kernel = conv1["kernel"] ?? conv1["#0"] else {
@@ -112,62 +110,5 @@ public struct KerasMobileNetImport: Sendable {
         if let bad = array.values.firstIndex(where: { !$0.isFinite }) {
             throw InteropError("\(path): layer \(layer) (\(array.path)) holds \(array.values[bad]) at index \(bad); the file is damaged")
         }
-    }
-
-}
-
-/// The file's float arrays grouped by Keras layer name, each keyed by variable name ("kernel",
-/// "gamma", "moving_mean", ...) or, for Keras 3 files, by position ("#0", "#1", ...).
-struct KerasLayers {
-    private(set) var variables: [String: [String: StoredArray]] = [:]
-
-    init(_ arrays: [StoredArray]) {
-        for array in arrays {
-            var parts = array.path.split(separator: "/").map(String.init)
-            if parts.first == "optimizer" || parts.first == "optimizer_weights" { continue }   // Adam's moments
-            if let vars = parts.lastIndex(of: "vars"), vars > 0, vars + 1 < parts.count {
-                // Keras 3: layers/<layer>/vars/<index>
-                variables[parts[vars - 1], default: [:]]["#\(parts[vars + 1])"] = array
-                continue
-            }
-            if parts.first == "model_weights" { parts.removeFirst() }   // a whole-model .h5
-            guard parts.count >= 2, let last = parts.last else { continue }
-            // Legacy: <layer>/<layer>/kernel:0, or <model>/<layer>/kernel:0 when MobileNet is nested
-            // in the user's model (a Keras keypoint model with MobileNet as its first layer).
-            let variable = String(last.split(separator: ":").first ?? Substring(last))
-            variables[parts[parts.count - 2], default: [:]][variable] = array
-        }
-    }
-
-    /// Layer names, sorted.
-    var names: [String] { variables.keys.sorted() }
-
-    /// Keras 3 `.weights.h5` files name layers by class and position in `model.layers`
-    /// (`conv2d`, `conv2d_1`, ..., `depthwise_conv2d`, ..., `batch_normalization`, ...), not by the
-    /// layer's own name. When the file is one of those, gives each MobileNet layer its Keras name
-    /// (conv1 = conv2d, conv_pw_1 = conv2d_1, conv_dw_1 = depthwise_conv2d, conv1_bn =
-    /// batch_normalization, ...) so both layouts read the same way. Widths do not matter here.
-    mutating func nameKeras3Layers(_ units: [ConvUnit]) {
-        guard variables["conv1"] == nil, variables["conv2d"] != nil else { return }
-        var counters: [String: Int] = [:]
-        func next(_ kind: String) -> String {
-            let n = counters[kind, default: 0]
-            counters[kind] = n + 1
-            return n == 0 ? kind : "\(kind)_\(n)"
-        }
-        for unit in units {
-            let conv = next(unit.geometry.groups > 1 ? "depthwise_conv2d" : "conv2d")
-            let bn = next("batch_normalization")
-            if let v = variables.removeValue(forKey: conv) { variables[unit.name] = v }
-            if let v = variables.removeValue(forKey: bn) { variables["\(unit.name)_bn"] = v }
-        }
-    }
-
-    func layer(_ name: String, path: String) throws -> [String: StoredArray] {
-        guard let weights = variables[name] else {
-            throw InteropError("\(path) has no weights for layer \(name): it is not a complete keras.applications.MobileNet "
-                               + "(depth_multiplier 1) weights file")
-        }
-        return weights
     }
 }

@@ -30,7 +30,7 @@ struct Export: ParsableCommand {
         guard Self.formats.contains(format) else {
             throw ValidationError("unknown --format \(format); use \(Self.formats.joined(separator: ", "))")
         }
-        guard (0...1024).contains(samples) else { throw ValidationError("--samples must be 0...1024") }
+        guard (0...64).contains(samples) else { throw ValidationError("--samples must be 0...64 (they run as one batch)") }
         guard !out.isEmpty, !out.hasSuffix("/") else { throw ValidationError("--out must name a file, got '\(out)'") }
     }
 

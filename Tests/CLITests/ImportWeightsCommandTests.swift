@@ -57,16 +57,19 @@ final class ImportWeightsCommandTests: XCTestCase {
     }
 
     func testForeignFilesAreRefusedNamingTheFileAndLayer() throws {
-        let missing = try BinaryRunner.run(["import-weights", "keras", fixture("truncated.h5"), "--out", "/tmp/unused-backbone"])
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("backbone").path
+        let missing = try BinaryRunner.run(["import-weights", "keras", fixture("truncated.h5"), "--out", out])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("truncated.h5 has no weights for layer conv_dw_1"), missing.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/unused-backbone"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing is written for a refused file")
 
-        let text = try BinaryRunner.run(["import-weights", "keras", #filePath, "--out", "/tmp/unused-backbone"])
+        let text = try BinaryRunner.run(["import-weights", "keras", #filePath, "--out", out])
         XCTAssertEqual(text.status, 1)
         XCTAssertTrue(text.stderr.contains("is not an HDF5 file"), text.stderr)
 
-        let framework = try BinaryRunner.run(["import-weights", "pytorch", fixture("truncated.h5"), "--out", "/tmp/unused-backbone"])
+        let framework = try BinaryRunner.run(["import-weights", "pytorch", fixture("truncated.h5"), "--out", out])
         XCTAssertEqual(framework.status, 64)
         XCTAssertTrue(framework.stderr.contains("unknown framework pytorch"), framework.stderr)
     }

@@ -44,7 +44,7 @@ final class KerasImportTests: XCTestCase {
         let keras = nhwcToNCHW(expected.values, shape: expected.shape)
         let worst = zip(ours, keras).map { abs($0 - $1) }.max() ?? .infinity
         print("Keras parity: max |ours - keras| = \(worst) over \(ours.count) values (keras max \(keras.max()!))")
-        XCTAssertLessThan(worst, 1e-4)
+        XCTAssertLessThan(worst, 1e-5)
         assertNotNegligible(keras)
     }
 
@@ -146,6 +146,19 @@ final class KerasLayerPathTests: XCTestCase {
         XCTAssertNotNil(l.variables["conv_dw_1"]?["#0"])
         XCTAssertNotNil(l.variables["conv_pw_1"]?["#0"])
         XCTAssertNotNil(l.variables["conv_pw_1_bn"]?["#3"])
-        XCTAssertEqual(l.names.filter { !$0.hasPrefix("conv") }, ["dense"])
+        XCTAssertEqual(l.names.filter { !$0.hasPrefix("conv") }, ["layers/dense"])
+    }
+
+    /// Keras 3 counts layers per model: the user's own `conv2d` (with a bias) must not merge into
+    /// the nested MobileNet's `conv2d`.
+    func testKeras3UserLayersDoNotMergeWithMobileNets() {
+        var l = layers(["layers/conv2d/vars/0", "layers/conv2d/vars/1", "layers/depthwise_conv2d/vars/0",
+                        "layers/functional/layers/conv2d/vars/0", "layers/functional/layers/depthwise_conv2d/vars/0",
+                        "layers/functional/layers/depthwise_conv2d_1/vars/0"])
+        l.nameKeras3Layers(MobileNetV1Config().units)
+        XCTAssertEqual(l.variables["conv1"]?["#0"]?.path, "layers/functional/layers/conv2d/vars/0")
+        XCTAssertNil(l.variables["conv1"]?["#1"])
+        XCTAssertEqual(l.variables["conv_dw_1"]?["#0"]?.path, "layers/functional/layers/depthwise_conv2d/vars/0")
+        XCTAssertNotNil(l.variables["layers/conv2d"])
     }
 }
