@@ -12,7 +12,9 @@ struct ImportWeights: ParsableCommand {
         discussion: """
             FILE is a weights file of keras.applications.MobileNet, such as the ImageNet files Keras keeps \
             in ~/.keras/models/ (mobilenet_1_0_224_tf_no_top.h5; the with-top files work too, the classifier \
-            is ignored), a model.save_weights("x.h5") file, or a Keras 3 x.weights.h5 file. The width \
+            is ignored), a model.save_weights("x.h5") or model.save("x.h5") file, also of your own model with \
+            MobileNet inside (its other layers are ignored), or a Keras 3 x.weights.h5 file (unzip a .keras \
+            archive to get it). The width \
             multiplier is read from the file; the input size is free (the weights fit any size).
             """)
 
