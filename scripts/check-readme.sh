@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every ```sh block of README.md as written, in order, from the repository root, with the
-# release binary on PATH as `keypoints` (the README says so). `./scripts/test.sh` itself is skipped
-# (it is what runs this script). Fails on the first command that fails, naming it.
+# release binary on PATH as `keypoints` (the README says so), and every ```python block, in the same
+# order, with the venv Python of scripts/python-env.sh (skipped, saying so, when there is none).
+# `./scripts/test.sh` itself is skipped (it is what runs this script). Fails on the first block
+# that fails, naming it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.build/release:$PATH"
@@ -11,11 +13,27 @@ trap 'rm -rf "$blocks"' EXIT
 python3 - "$blocks" <<'PY'
 import re, sys, pathlib
 text = pathlib.Path("README.md").read_text()
-for i, block in enumerate(re.findall(r"```sh\n(.*?)```", text, re.S)):
+for i, (kind, block) in enumerate(re.findall(r"```(sh|python)\n(.*?)```", text, re.S)):
+    if kind == "python":
+        pathlib.Path(sys.argv[1], f"{i:02d}.py").write_text(block)
+        continue
     lines = [l for l in block.splitlines() if l.strip() != "./scripts/test.sh" and not l.strip().startswith("./scripts/test.sh ")]
     pathlib.Path(sys.argv[1], f"{i:02d}.sh").write_text("set -euo pipefail\n" + "\n".join(lines) + "\nwait\n")
 PY
-for block in "$blocks"/*.sh; do
+python=$(./scripts/python-env.sh)
+for block in $(ls "$blocks" | sort); do
+  block="$blocks/$block"
+  if [[ "$block" == *.py ]]; then
+    echo "readme: python block $(basename "$block" .py):"
+    if [ -z "$python" ]; then echo "readme:   skipped: no Python venv (see scripts/python-env.sh)"; continue; fi
+    if ! timeout 300 "$python" "$block" > "$block.log" 2>&1; then
+      echo "readme: this python block failed; its output ends with:"
+      tail -20 "$block.log"
+      exit 1
+    fi
+    sed 's/^/readme:   -> /' "$block.log" | tail -5
+    continue
+  fi
   echo "readme: block $(basename "$block" .sh):"
   sed -n '2,$p' "$block" | grep -v '^wait$' | sed 's/^/readme:   /'
   if ! timeout 900 bash "$block" > "$block.log" 2>&1; then
