@@ -42,4 +42,4 @@ for block in $(ls "$blocks" | sort); do
     exit 1
   fi
 done
-echo "readme: every sh block ran"
+echo "readme: every sh and python block ran"
