@@ -7,11 +7,13 @@ final class Primitive {
     let primitive: dnnl_primitive_t
     let engine: Engine
 
-    /// Creates the primitive for an op descriptor (a `dnnl_*_desc_t` passed as a raw pointer).
-    init(_ engine: Engine, opDesc: UnsafeRawPointer, hint: Primitive? = nil, what: String) throws {
+    /// Creates the primitive for an op descriptor (a `dnnl_*_desc_t` passed as a raw pointer), with
+    /// optional attributes (post-ops).
+    init(_ engine: Engine, opDesc: UnsafeRawPointer, hint: Primitive? = nil, attributes: dnnl_primitive_attr_t? = nil,
+         what: String) throws {
         self.engine = engine
         var p: dnnl_primitive_desc_t?
-        try check(dnnl_primitive_desc_create(&p, opDesc, nil, engine.engine, hint?.pd),
+        try check(dnnl_primitive_desc_create(&p, opDesc, attributes, engine.engine, hint?.pd),
                   "primitive_desc_create(\(what))")
         pd = p!
         var prim: dnnl_primitive_t?
@@ -59,9 +61,11 @@ final class Primitive {
 }
 
 /// Builds a primitive from a oneDNN op descriptor initialised by `initialise`.
-func makePrimitive<D>(_ engine: Engine, _ empty: D, hint: Primitive? = nil, what: String,
-                      _ initialise: (UnsafeMutablePointer<D>) -> dnnl_status_t) throws -> Primitive {
+func makePrimitive<D>(_ engine: Engine, _ empty: D, hint: Primitive? = nil, attributes: dnnl_primitive_attr_t? = nil,
+                      what: String, _ initialise: (UnsafeMutablePointer<D>) -> dnnl_status_t) throws -> Primitive {
     var desc = empty
     try check(initialise(&desc), "\(what) desc_init")
-    return try withUnsafePointer(to: &desc) { try Primitive(engine, opDesc: UnsafeRawPointer($0), hint: hint, what: what) }
+    return try withUnsafePointer(to: &desc) {
+        try Primitive(engine, opDesc: UnsafeRawPointer($0), hint: hint, attributes: attributes, what: what)
+    }
 }

@@ -103,7 +103,7 @@ public enum ONNXExport {
         for unit in config.backbone.units {
             let base = "backbone.\(unit.name)", bn = "backbone.\(unit.name)_bn"
             let geometry = unit.geometry
-            let (weight, bias) = try foldBatchNorm(weight: values("\(base).weight"), gamma: values("\(bn).gamma"),
+            let (weight, bias) = try BatchNormFolding.fold(weight: values("\(base).weight"), gamma: values("\(bn).gamma"),
                                                    beta: values("\(bn).beta"), mean: values("\(bn).running_mean"),
                                                    variance: values("\(bn).running_var"), epsilon: 1e-3)
             g.initializers.append(.float("\(base).weight", dims: geometry.weightShape, weight,
@@ -139,24 +139,5 @@ public enum ONNXExport {
         g.nodes.append(ONNXNode(opType: "Gemm", inputs: ["head.dense1_relu", "head.out.weight", "head.out.bias"],
                                 outputs: [outputName], name: "out", attributes: [.int("transB", 1)]))
         return g
-    }
-
-    /// Folds an inference BatchNorm into the bias-free convolution before it. `weight` is
-    /// [O, I/groups, KH, KW] and the statistics are [O]; returns (W' [same shape], b' [O]), computed in
-    /// double precision: W' = W * g, b' = beta - mean * g with g = gamma / sqrt(variance + epsilon).
-    public static func foldBatchNorm(weight: [Float], gamma: [Float], beta: [Float], mean: [Float], variance: [Float],
-                                     epsilon: Double) -> (weight: [Float], bias: [Float]) {
-        let channels = gamma.count
-        precondition(beta.count == channels && mean.count == channels && variance.count == channels
-                     && weight.count % channels == 0, "BatchNorm folding: mismatched channel counts")
-        let perChannel = weight.count / channels
-        var folded = [Float](repeating: 0, count: weight.count)
-        var bias = [Float](repeating: 0, count: channels)
-        for c in 0..<channels {
-            let g = Double(gamma[c]) / (Double(variance[c]) + epsilon).squareRoot()
-            for i in c * perChannel..<(c + 1) * perChannel { folded[i] = Float(Double(weight[i]) * g) }
-            bias[c] = Float(Double(beta[c]) - Double(mean[c]) * g)
-        }
-        return (folded, bias)
     }
 }

@@ -35,8 +35,11 @@ struct Bench: ParsableCommand {
               + "\(network.store.layout.parameterCount) parameters, \(network.store.layout.statisticCount) BN statistics")
         if mode == "train" || mode == "all" { try benchTraining(network) }
         if mode == "infer" || mode == "all" {
-            try benchInference(network, batch: 1)
-            try benchInference(network, batch: batch)
+            let folded = try FoldedNetwork(network)
+            for n in [1, batch] {
+                try benchInference(network, batch: n)
+                try benchFoldedInference(folded, batch: n)
+            }
         }
         if mode == "data" || mode == "all" { try benchData() }
     }
@@ -110,6 +113,21 @@ struct Bench: ParsableCommand {
         let med = median(times)
         print(String(format: "infer: batch %d, median %.2f ms, %.2f images/s", n, med * 1000, Double(n) / med))
         emit(["bench": "keypoints_infer", "threads": Engine.threads, "batch": n, "steps": steps,
+              "latency_ms_median": med * 1000, "img_s_median": Double(n) / med])
+    }
+
+    /// What `predict` and `evaluate` run: BN folded into the convolutions, ReLU6 fused.
+    private func benchFoldedInference(_ folded: FoldedNetwork, batch n: Int) throws {
+        let images = randomBatch(n, seed: 2).images
+        var times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = Date()
+            _ = try folded.predict(images, batch: n)
+            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
+        }
+        let med = median(times)
+        print(String(format: "infer (BN folded, as predict runs): batch %d, median %.2f ms, %.2f images/s", n, med * 1000, Double(n) / med))
+        emit(["bench": "keypoints_infer_folded", "threads": Engine.threads, "batch": n, "steps": steps,
               "latency_ms_median": med * 1000, "img_s_median": Double(n) / med])
     }
 

@@ -41,7 +41,7 @@ final class TrainCommandTests: XCTestCase {
                                       "--warmup", "0", "--steps", "1", "--profile"])
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
         let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
-        XCTAssertEqual(lines.count, 4, r.stdout)
+        XCTAssertEqual(lines.count, 6, r.stdout)   // train; infer and infer_folded at batch 1 and 2; data
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
         XCTAssertEqual(first?["bench"] as? String, "keypoints_train")
         XCTAssertGreaterThan(first?["img_s_median"] as? Double ?? 0, 0)

@@ -47,7 +47,7 @@ final class ONNXExportTests: XCTestCase {
         let weight: [Float] = [0.5, -1, 2, 0.25, 3, -0.5]   // [O 2, I 3, 1, 1]
         let gamma: [Float] = [1.5, 0.5], beta: [Float] = [0.1, -0.2]
         let mean: [Float] = [0.3, -1], variance: [Float] = [4, 0.25]
-        let (w, b) = ONNXExport.foldBatchNorm(weight: weight, gamma: gamma, beta: beta, mean: mean, variance: variance,
+        let (w, b) = BatchNormFolding.fold(weight: weight, gamma: gamma, beta: beta, mean: mean, variance: variance,
                                               epsilon: 1e-3)
         let x: [Float] = [1, 2, -3]
         for o in 0..<2 {
