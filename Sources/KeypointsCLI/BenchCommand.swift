@@ -100,34 +100,32 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// The network as trained (BN and ReLU6 layers of their own): what PyTorch's eval() runs too.
     private func benchInference(_ network: KeypointNetwork, batch n: Int) throws {
-        let b = randomBatch(n, seed: 2)
         let x = try network.input(batch: n)
-        try x.load(plain: b.images)
-        var times: [Double] = []
-        for i in 0..<(warmup + steps) {
-            let t0 = Date()
-            _ = try network.forward(x, mode: .inference).plain()
-            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
-        }
-        let med = median(times)
-        print(String(format: "infer: batch %d, median %.2f ms, %.2f images/s", n, med * 1000, Double(n) / med))
-        emit(["bench": "keypoints_infer", "threads": Engine.threads, "batch": n, "steps": steps,
-              "latency_ms_median": med * 1000, "img_s_median": Double(n) / med])
+        try x.load(plain: randomBatch(n, seed: 2).images)
+        try timeInference(name: "keypoints_infer", label: "infer", batch: n) { _ = try network.forward(x, mode: .inference).plain() }
     }
 
     /// What `predict` and `evaluate` run: BN folded into the convolutions, ReLU6 fused.
     private func benchFoldedInference(_ folded: FoldedNetwork, batch n: Int) throws {
         let images = randomBatch(n, seed: 2).images
+        try timeInference(name: "keypoints_infer_folded", label: "infer (BN folded, as predict runs)", batch: n) {
+            _ = try folded.predict(images, batch: n)
+        }
+    }
+
+    /// Times `pass` (warm-up passes first) and prints the median latency and throughput.
+    private func timeInference(name: String, label: String, batch n: Int, _ pass: () throws -> Void) throws {
         var times: [Double] = []
         for i in 0..<(warmup + steps) {
             let t0 = Date()
-            _ = try folded.predict(images, batch: n)
+            try pass()
             if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
         }
         let med = median(times)
-        print(String(format: "infer (BN folded, as predict runs): batch %d, median %.2f ms, %.2f images/s", n, med * 1000, Double(n) / med))
-        emit(["bench": "keypoints_infer_folded", "threads": Engine.threads, "batch": n, "steps": steps,
+        print(String(format: "%@: batch %d, median %.2f ms, %.2f images/s", label, n, med * 1000, Double(n) / med))
+        emit(["bench": name, "threads": Engine.threads, "batch": n, "steps": steps,
               "latency_ms_median": med * 1000, "img_s_median": Double(n) / med])
     }
 
