@@ -37,6 +37,10 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 
     /// Weight shape in the flat buffer: [O, I/groups, KH, KW] (PyTorch's layout).
     public var weightShape: [Int] { [outChannels, inChannels / groups, kernel, kernel] }
+    /// oneDNN's strides, padding at the top/left and at the bottom/right, as [h, w].
+    var dnnlStrides: [Int64] { dimsTuple([stride, stride]) }
+    var dnnlPaddingBegin: [Int64] { dimsTuple([padding.top, padding.left]) }
+    var dnnlPaddingEnd: [Int64] { dimsTuple([padding.bottom, padding.right]) }
     public var weightCount: Int { weightShape.reduce(1, *) }
 
     /// Output [N, O, OH, OW] for input [N, I, H, W].
@@ -95,9 +99,9 @@ public final class Convolution2D: Layer {
 
     public func outputDims(for input: [Int]) -> [Int] { geometry.outputDims(for: input) }
 
-    private var strides: [Int64] { dimsTuple([geometry.stride, geometry.stride]) }
-    private var padL: [Int64] { dimsTuple([geometry.padding.top, geometry.padding.left]) }
-    private var padR: [Int64] { dimsTuple([geometry.padding.bottom, geometry.padding.right]) }
+    private var strides: [Int64] { geometry.dnnlStrides }
+    private var padL: [Int64] { geometry.dnnlPaddingBegin }
+    private var padR: [Int64] { geometry.dnnlPaddingEnd }
 
     private func state(for x: Tensor) throws -> State {
         if let s = states[x.shapeKey] { return s }

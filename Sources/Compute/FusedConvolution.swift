@@ -43,9 +43,7 @@ public final class FusedConvolution {
         var src = x.desc.raw, w = try geometry.anyWeightsDesc().raw, dst = try MemoryDesc(outDims, dnnl_nChw8c).raw
         let biasDesc = try MemoryDesc([geometry.outChannels], dnnl_x)
         var b = biasDesc.raw
-        var st = dimsTuple([geometry.stride, geometry.stride])
-        var pl = dimsTuple([geometry.padding.top, geometry.padding.left])
-        var pr = dimsTuple([geometry.padding.bottom, geometry.padding.right])
+        var st = geometry.dnnlStrides, pl = geometry.dnnlPaddingBegin, pr = geometry.dnnlPaddingEnd
         // ReLU6 as a post-op: clip(y, 0, 6) applied by the convolution kernel as it writes y.
         var postOps: dnnl_post_ops_t?, attributes: dnnl_primitive_attr_t?
         try check(dnnl_post_ops_create(&postOps), "post_ops_create")

@@ -103,9 +103,7 @@ public enum ONNXExport {
         for unit in config.backbone.units {
             let base = "backbone.\(unit.name)", bn = "backbone.\(unit.name)_bn"
             let geometry = unit.geometry
-            let (weight, bias) = try BatchNormFolding.fold(weight: values("\(base).weight"), gamma: values("\(bn).gamma"),
-                                                   beta: values("\(bn).beta"), mean: values("\(bn).running_mean"),
-                                                   variance: values("\(bn).running_var"), epsilon: 1e-3)
+            let (weight, bias) = try BatchNormFolding.fold(unit, in: store)
             g.initializers.append(.float("\(base).weight", dims: geometry.weightShape, weight,
                                          doc: "\(base).weight with \(bn) folded in (running statistics, epsilon 1e-3)"))
             g.initializers.append(.float("\(base).bias", dims: [geometry.outChannels], bias,

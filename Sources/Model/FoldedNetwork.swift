@@ -22,6 +22,18 @@ public enum BatchNormFolding {
         }
         return (folded, bias)
     }
+
+    /// Unit `unit`'s convolution weights with its BN (running statistics, epsilon 1e-3) folded in,
+    /// read from `store`: (W' [O, I/groups, K, K], b' [O]).
+    public static func fold(_ unit: ConvUnit, in store: ParameterStore) throws -> (weight: [Float], bias: [Float]) {
+        func values(_ name: String) throws -> [Float] {
+            guard let v = store.values(name) else { throw ModelError("folding: the network has no tensor \(name)") }
+            return v
+        }
+        let base = "backbone.\(unit.name)", bn = "backbone.\(unit.name)_bn"
+        return fold(weight: try values("\(base).weight"), gamma: try values("\(bn).gamma"), beta: try values("\(bn).beta"),
+                    mean: try values("\(bn).running_mean"), variance: try values("\(bn).running_var"), epsilon: 1e-3)
+    }
 }
 
 /// A snapshot of a network for inference: the backbone's 27 units as fused convolutions over folded
@@ -39,16 +51,8 @@ public final class FoldedNetwork {
         config = network.config
         head = network.head
         self.engine = engine
-        let store = network.store
-        func values(_ name: String) throws -> [Float] {
-            guard let v = store.values(name) else { throw ModelError("folding: the network has no tensor \(name)") }
-            return v
-        }
         units = try config.backbone.units.map { unit in
-            let base = "backbone.\(unit.name)", bn = "backbone.\(unit.name)_bn"
-            let (weight, bias) = BatchNormFolding.fold(weight: try values("\(base).weight"), gamma: try values("\(bn).gamma"),
-                                                       beta: try values("\(bn).beta"), mean: try values("\(bn).running_mean"),
-                                                       variance: try values("\(bn).running_var"), epsilon: 1e-3)
+            let (weight, bias) = try BatchNormFolding.fold(unit, in: network.store)
             return FusedConvolution(unit.geometry, weights: weight, bias: bias, engine: engine)
         }
     }
