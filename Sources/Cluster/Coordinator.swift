@@ -1,282 +1,235 @@
-// The coordinator: owns the dataset, the weights, the optimizer and the checkpoints; hands
-// micro-batches to whichever workers are alive, reduces their gradients in a fixed order, applies
-// the step and broadcasts the new weights.
+// The coordinator as a gradient source: hands each step's micro-batches to whichever workers are
+// alive (ShardFields first for samples they lack), collects every result exactly once, and after
+// the engine's update broadcasts the new weights. The engine (Training) does the reduction and the
+// optimizer, exactly as in one process.
 import Data
 import Foundation
 import Model
+import Training
 
-/// Where one step's time went, seconds. `compute` and `transfer` are per worker (summed over the
-/// micro-batches, divided by the workers used); `update` is the coordinator's reduce + optimizer +
-/// broadcast.
-public struct StepTiming: Sendable {
-    public var total: Double
-    public var compute: Double
-    public var transfer: Double
-    public var update: Double
-    public var samples: Int
-    public var workers: Int
-
-    public init(total: Double, compute: Double, transfer: Double, update: Double, samples: Int, workers: Int) {
-        self.total = total; self.compute = compute; self.transfer = transfer; self.update = update
-        self.samples = samples; self.workers = workers
-    }
-}
-
-public final class Coordinator {
+public final class Coordinator: GradientSource {
     public struct Options {
         /// Workers needed before the first step.
         public var minWorkers = 1
         /// A worker that has not answered a micro-batch within this many seconds is dropped and
         /// its micro-batch given to another.
         public var stepDeadline: Double = 600
-        /// Stop after this global step (for tests and `--steps`); nil = all epochs.
-        public var stopAfterStep: Int?
-        /// Consecutive NaN/Inf steps (each skipped) after which training stops.
-        public var maxBadSteps = 5
         /// A step waiting longer than this (seconds) logs which workers it waits for.
         public var stallWarning: Double = 30
         public init() {}
     }
 
-    /// What the coordinator knows of one worker.
-    private struct Peer {
-        var name: String
-        var has: Set<Int> = []
-        var assigned: Int?
-        var assignedAt = Date()
-        var lastSeen = Date()
-        var ready = false
-    }
-
-    public let trainer: Trainer
-    public let config: RunConfig
-    public let plan: StepPlan
-    private let dataset: KeypointDataset
     private let transport: CoordinatorTransport
+    private let dataset: KeypointDataset
+    private let config: RunConfig
+    /// The engine's network: the weights every worker computes with.
+    private let store: ParameterStore
+    private let stepsPerEpoch: Int
     private let options: Options
     private let log: (String) -> Void
-    private var peers: [PeerID: Peer] = [:]
+    private var members = Membership()
     /// Malformed messages dropped so far.
     public private(set) var dropped = 0
-    private lazy var badSteps = BadStepGuard(limit: options.maxBadSteps)
-    /// False until `minWorkers` workers are ready for the first time; no work is handed out before.
+    /// False until `minWorkers` workers joined for the first time; no work is handed out before.
     /// Never reset: later steps go on with whoever is alive.
     private var started = false
     /// Image bytes sent to workers since the last epoch end (each sample goes to a worker once).
     private var shipped: (images: Int, bytes: Int) = (0, 0)
-    /// Polled while a step waits for workers; when it returns true the step is abandoned (nothing of
-    /// it applied) and `run` throws `Coordinator.Stopped`, so the caller can checkpoint the last
-    /// completed step.
-    public var stopRequested: (() -> Bool)?
 
-    /// Thrown by `run` when `stopRequested` said so.
-    public struct Stopped: Error {}
+    /// The step being collected: its work, what is not handed out yet, and what came back.
+    private struct Collection {
+        var work: StepWork
+        var pending: [Int]
+        var results: [Int: MicroBatchResult] = [:]
+        var roundTrips = 0.0
+    }
 
-    /// Called after each applied step; progress, metrics, validation and checkpoints hang off it.
-    public var afterStep: ((Int, Int, StepReport, StepTiming) throws -> Void)?
-
-    public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, trainer: Trainer,
+    public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, network: KeypointNetwork,
                 options: Options, log: @escaping (String) -> Void) {
         self.transport = transport
         self.dataset = dataset
         self.config = config
-        self.trainer = trainer
+        self.store = network.store
+        self.stepsPerEpoch = StepPlan(samples: dataset.count, config: config).stepsPerEpoch
         self.options = options
         self.log = log
-        plan = StepPlan(samples: dataset.count, batchSize: config.training.batchSize, microBatch: config.microBatch,
-                        seed: config.training.seed)
-        transport.onDropped = { [weak self] peer, why in
-            self?.dropped += 1
-            log("dropped a malformed message from \(peer) (\(self?.dropped ?? 0) so far): \(why)")
-        }
+        transport.onDropped = { [weak self] peer, why in self?.drop("a malformed message from \(peer): \(why)") }
     }
 
-    public var totalSteps: Int { config.training.epochs * plan.stepsPerEpoch }
-
-    /// Trains from `trainer.step` to the end (or `stopAfterStep`), then tells workers to exit.
-    public func run() throws {
-        let last = min(totalSteps, options.stopAfterStep ?? totalSteps)
-        while trainer.step < last {
-            let step = trainer.step
-            let (epoch, batches) = plan.microBatches(step: step)
-            let stepStarted = Date()
-            let (results, roundTrips) = try runStep(step: step, epoch: epoch, batches: batches)
-            let updateStarted = Date()
-            let applied = try badSteps.apply(results, to: trainer, epoch: epoch, log: log)
-            if trainer.step < last { try broadcastWeights(step: trainer.step, epoch: trainer.step / plan.stepsPerEpoch) }
-            guard let report = applied else { continue }
-            let workers = max(1, min(peers.count, batches.count))
-            let compute = results.reduce(0) { $0 + $1.computeSeconds }
-            let timing = StepTiming(total: Date().timeIntervalSince(stepStarted), compute: compute / Double(workers),
-                                    transfer: max(0, roundTrips - compute) / Double(workers),
-                                    update: Date().timeIntervalSince(updateStarted),
-                                    samples: results.reduce(0) { $0 + $1.samples }, workers: peers.count)
-            try afterStep?(step, epoch, report, timing)
-            if trainer.step % plan.stepsPerEpoch == 0 {
-                log(String(format: "epoch %d: sent %d image(s) (%.1f MB) to workers", epoch + 1, shipped.images,
-                           Double(shipped.bytes) / 1e6))
-                shipped = (0, 0)
-            }
-        }
-        for peer in peers.keys { _ = try? transport.send(try Message(kind: .bye, ReasonFields(reason: "training finished")), to: peer) }
+    private func drop(_ what: String) {
+        dropped += 1
+        log("dropped \(what) (\(dropped) so far)")
     }
 
-    /// Hands out the micro-batches of one step and collects every result exactly once.
-    /// Also returns the summed round-trip seconds (work sent to gradients received) of the results.
-    private func runStep(step: Int, epoch: Int, batches: [[Int]]) throws -> ([MicroBatchResult], Double) {
-        var pending = Array(batches.indices)
-        var roundTrips = 0.0
+    // MARK: GradientSource
+
+    public func gradients(for work: StepWork, shouldStop: () -> Bool) throws -> SourcedGradients {
+        var c = Collection(work: work, pending: Array(work.microBatches.indices))
+        members.clearAssignments()
         let stepStarted = Date()
-        var lastProbe = Date(), lastStall = Date()
-        var results: [Int: MicroBatchResult] = [:]
-        var lastWait = Date.distantPast
-        for name in peers.keys { peers[name]!.assigned = nil }
-        while results.count < batches.count {
-            started = started || peers.values.filter(\.ready).count >= options.minWorkers
-            // Hand out work to idle, ready workers: the micro-batch whose samples they hold most of.
-            for name in peers.keys.sorted() where started && peers[name]!.ready && peers[name]!.assigned == nil && !pending.isEmpty {
-                let best = pending.max { a, b in
-                    batches[a].filter { peers[name]!.has.contains($0) }.count < batches[b].filter { peers[name]!.has.contains($0) }.count
-                }!
-                if try assign(best, indices: batches[best], step: step, epoch: epoch, to: name) {
-                    pending.removeAll { $0 == best }
-                } else {
-                    forget(name, requeue: &pending, reason: "unreachable")
-                }
+        var lastProbe = Date(), lastStall = Date(), lastWait = Date.distantPast
+        while c.results.count < work.microBatches.count {
+            started = started || members.count >= options.minWorkers
+            if started { try dispatch(&c) }
+            if (!started || members.count == 0) && Date().timeIntervalSince(lastWait) > 10 {
+                log("waiting for workers (\(members.count) connected, \(options.minWorkers) needed) at step \(work.step)")
+                lastWait = Date()
             }
-            if !started || peers.isEmpty {
-                if Date().timeIntervalSince(lastWait) > 10 {
-                    log("waiting for workers (\(peers.count) connected, \(options.minWorkers) needed) at step \(step)")
-                    lastWait = Date()
-                }
-            }
-            if stopRequested?() == true { throw Stopped() }
+            if shouldStop() { throw TrainingStopped() }
             if Date().timeIntervalSince(lastProbe) >= 1 {
-                try probe(&pending)
+                try probe(&c)
                 lastProbe = Date()
-                if Date().timeIntervalSince(stepStarted) > options.stallWarning && Date().timeIntervalSince(lastStall) > options.stallWarning {
-                    let waiting = peers.filter { $0.value.assigned != nil }.map { "\($0.key) (micro-batch \($0.value.assigned!))" }.sorted()
-                    log("step \(step) has waited \(Int(Date().timeIntervalSince(stepStarted))) s; "
-                        + (waiting.isEmpty ? "no worker is connected: start one with `keypoints worker --connect ...`"
-                                           : "waiting for \(waiting.joined(separator: ", "))"))
+                let waited = Date().timeIntervalSince(stepStarted)
+                if waited > options.stallWarning && Date().timeIntervalSince(lastStall) > options.stallWarning {
+                    let busy = members.busy
+                    log("step \(work.step) has waited \(Int(waited)) s; "
+                        + (busy.isEmpty ? "no worker is connected: start one with `keypoints worker --connect ...`"
+                                        : "waiting for \(busy.joined(separator: ", "))"))
                     lastStall = Date()
                 }
             }
-            guard let (peer, m) = try transport.receive(timeout: 500) else { continue }
-            peers[peer]?.lastSeen = Date()
-            switch m.kind {
-            case .hello:
-                guard (try? m.fields(HelloFields.self)) != nil else {
-                    dropped += 1
-                    log("dropped a malformed hello from \(peer)")
-                    continue
-                }
-                try welcome(peer, m, step: step, epoch: epoch, requeue: &pending)
-            case .gradients:
-                guard m.step == UInt64(step), var p = peers[peer] else {
-                    log("dropped stale gradients from \(peer) (step \(m.step), now \(step))")
-                    continue
-                }
-                guard let f = try? m.fields(GradientFields.self) else {
-                    dropped += 1
-                    log("dropped gradients with malformed fields from \(peer)")
-                    continue
-                }
-                guard p.assigned == f.microBatch, results[f.microBatch] == nil else {
-                    log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
-                    continue
-                }
-                let store = trainer.network.store
-                guard let g = m.bulk.first?.floatArray(expected: store.parameters.count),
-                      !f.hasStatistics || m.bulk.count == 2,
-                      let stats: [Float]? = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : .some(nil),
-                      !(f.hasStatistics && stats == nil) else {
-                    log("dropped gradients of the wrong size from \(peer)")
-                    continue
-                }
-                for failure in f.failures { log("\(peer) skipped a sample: \(failure)") }
-                var result = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled,
-                                              samples: f.samples, gradients: g, batchStatistics: stats, failures: f.failures)
-                result.computeSeconds = f.computeSeconds
-                results[f.microBatch] = result
-                roundTrips += Date().timeIntervalSince(p.assignedAt)
-                p.assigned = nil
-                peers[peer] = p
-            case .bye:
-                forget(peer, requeue: &pending, reason: "left")
-            case .heartbeat:
-                continue
-            default:
-                log("ignored \(m.summary) from \(peer)")
+            if let (peer, m) = try transport.receive(timeout: 500) { try handle(m, from: peer, &c) }
+        }
+        let results = work.microBatches.indices.compactMap { c.results[$0] }
+        return SourcedGradients(results: results, roundTripSeconds: c.roundTrips, workers: members.count)
+    }
+
+    public func stepDone(stepsDone: Int, more: Bool) throws {
+        if more { try broadcastWeights(step: stepsDone, epoch: stepsDone / stepsPerEpoch) }
+        if stepsDone % stepsPerEpoch == 0 {
+            log(String(format: "epoch %d: sent %d image(s) (%.1f MB) to workers", stepsDone / stepsPerEpoch, shipped.images,
+                       Double(shipped.bytes) / 1e6))
+            shipped = (0, 0)
+        }
+    }
+
+    public func finish(completed: Bool) {
+        guard completed else { return }
+        for peer in members.names {
+            _ = try? transport.send(try Message(kind: .bye, ReasonFields(reason: "training finished")), to: peer)
+        }
+    }
+
+    // MARK: Messages
+
+    private func handle(_ m: Message, from peer: PeerID, _ c: inout Collection) throws {
+        switch m.kind {
+        case .hello:
+            guard let hello = try? m.fields(HelloFields.self) else { return drop("a malformed hello from \(peer)") }
+            try welcome(peer, hello, &c)
+        case .gradients:
+            receiveGradients(m, from: peer, &c)
+        case .bye:
+            forget(peer, &c, reason: "left")
+        case .heartbeat:
+            return
+        default:
+            log("ignored \(m.summary) from \(peer)")
+        }
+    }
+
+    /// Answers a hello with the configuration and the current weights. A known name that says
+    /// hello again restarted: it is treated as new (its samples are sent again as needed).
+    private func welcome(_ peer: PeerID, _ hello: HelloFields, _ c: inout Collection) throws {
+        if members.contains(peer) { forget(peer, &c, reason: "restarted") }
+        members.join(peer)
+        _ = try transport.send(try Message(kind: .welcome, WelcomeFields(config: config)), to: peer)
+        _ = try transport.send(weightsMessage(step: c.work.step, epoch: c.work.epoch), to: peer)
+        log("worker \(peer) joined (\(hello.host), pid \(hello.pid), \(hello.threads) thread(s)); \(members.count) connected")
+    }
+
+    private func receiveGradients(_ m: Message, from peer: PeerID, _ c: inout Collection) {
+        guard m.step == UInt64(c.work.step), members.contains(peer) else {
+            return log("dropped stale gradients from \(peer) (step \(m.step), now \(c.work.step))")
+        }
+        guard let f = try? m.fields(GradientFields.self) else { return drop("gradients with malformed fields from \(peer)") }
+        guard c.results[f.microBatch] == nil, members.assignment(of: peer) == f.microBatch else {
+            return log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
+        }
+        guard m.bulk.count == (f.hasStatistics ? 2 : 1), let g = m.bulk[0].floatArray(expected: store.parameters.count) else {
+            return log("dropped gradients of the wrong size from \(peer)")
+        }
+        let statistics = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : nil
+        guard !f.hasStatistics || statistics != nil else { return log("dropped BN statistics of the wrong size from \(peer)") }
+        guard let roundTrip = members.complete(f.microBatch, by: peer) else { return }
+        for failure in f.failures { log("\(peer) skipped a sample: \(failure)") }
+        var result = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled, samples: f.samples,
+                                      gradients: g, batchStatistics: statistics, failures: [])
+        result.computeSeconds = f.computeSeconds
+        c.results[f.microBatch] = result
+        c.roundTrips += roundTrip
+    }
+
+    // MARK: Work
+
+    /// Gives every idle worker the pending micro-batch whose samples it holds most of.
+    private func dispatch(_ c: inout Collection) throws {
+        for name in members.idle {
+            guard let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
+                                                      holds: members.holds(name)) else { return }
+            if try assign(best, of: c.work, to: name) {
+                c.pending.removeAll { $0 == best }
+            } else {
+                forget(name, &c, reason: "unreachable")
             }
         }
-        return (batches.indices.map { results[$0]! }, roundTrips)
-    }
-
-    /// Answers a hello: configuration and current weights. A known name that says hello again
-    /// restarted, so it is treated as new (its samples are sent again as needed).
-    private func welcome(_ peer: PeerID, _ m: Message, step: Int, epoch: Int, requeue pending: inout [Int]) throws {
-        let hello = try m.fields(HelloFields.self)
-        if peers[peer] != nil { forget(peer, requeue: &pending, reason: "restarted") }
-        peers[peer] = Peer(name: peer)
-        _ = try transport.send(try Message(kind: .welcome, WelcomeFields(config: config)), to: peer)
-        _ = try transport.send(weightsMessage(step: step, epoch: epoch), to: peer)
-        peers[peer]!.ready = true
-        log("worker \(peer) joined (\(hello.host), pid \(hello.pid), \(hello.threads) thread(s)); \(peers.count) connected")
-    }
-
-    private func weightsMessage(step: Int, epoch: Int) throws -> Message {
-        let store = trainer.network.store
-        return try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
-                           bulk: [.floats(store.parameters.base, count: store.parameters.count),
-                                  .floats(store.statistics.base, count: store.statistics.count)])
     }
 
     /// Sends the samples the worker lacks, then the work. False when the worker is gone.
-    private func assign(_ index: Int, indices: [Int], step: Int, epoch: Int, to name: PeerID) throws -> Bool {
-        let missing = indices.filter { !peers[name]!.has.contains($0) }
+    private func assign(_ index: Int, of work: StepWork, to name: PeerID) throws -> Bool {
+        let indices = work.microBatches[index]
+        let held = members.holds(name)
+        let missing = indices.filter { !held.contains($0) }
         if !missing.isEmpty {
             let records = missing.map { dataset.labels.records[$0] }
             let fields = ShardFields(indices: missing, keypoints: records.map(\.keypoints), visibility: records.map(\.visibility),
                                      paths: records.map(\.imagePath))
-            guard try transport.send(try Message(kind: .shard, step: UInt64(step), fields,
-                                                 bulk: missing.map { .bytes(dataset.images[$0]) }), to: name) else { return false }
-            peers[name]!.has.formUnion(missing)
+            let shard = try Message(kind: .shard, step: UInt64(work.step), fields, bulk: missing.map { .bytes(dataset.images[$0]) })
+            guard try transport.send(shard, to: name) else { return false }
+            members.sent(missing, to: name)
             shipped.images += missing.count
             shipped.bytes += missing.reduce(0) { $0 + dataset.images[$1].count }
         }
-        let work = WorkFields(epoch: epoch, microBatch: index, indices: indices)
-        guard try transport.send(try Message(kind: .work, step: UInt64(step), work), to: name) else { return false }
-        peers[name]!.assigned = index
-        peers[name]!.assignedAt = Date()
+        let message = try Message(kind: .work, step: UInt64(work.step),
+                                  WorkFields(epoch: work.epoch, microBatch: index, indices: indices))
+        guard try transport.send(message, to: name) else { return false }
+        members.assign(index, to: name)
         return true
     }
+
+    // MARK: Liveness
 
     /// Finds dead workers: a heartbeat to each fails once ZeroMQ has seen its connection drop (at
     /// once for a killed process, after the heartbeat timeout for a vanished host); a worker that
     /// holds a micro-batch past the step deadline is dropped too. Their micro-batches are requeued.
-    private func probe(_ pending: inout [Int]) throws {
-        for name in peers.keys.sorted() {
-            if try !transport.send(Message(kind: .heartbeat), to: name) {
-                forget(name, requeue: &pending, reason: "connection lost")
-            } else if let p = peers[name], p.assigned != nil, Date().timeIntervalSince(p.assignedAt) > options.stepDeadline {
-                forget(name, requeue: &pending, reason: "no answer within \(Int(options.stepDeadline)) s")
-            }
+    private func probe(_ c: inout Collection) throws {
+        for name in members.names where try !transport.send(Message(kind: .heartbeat), to: name) {
+            forget(name, &c, reason: "connection lost")
+        }
+        for name in members.overdue(deadline: options.stepDeadline) {
+            forget(name, &c, reason: "no answer within \(Int(options.stepDeadline)) s")
         }
     }
 
-    private func forget(_ name: PeerID, requeue pending: inout [Int], reason: String) {
-        guard let p = peers.removeValue(forKey: name) else { return }
-        if let mb = p.assigned { pending.append(mb) }
-        log("worker \(name) removed (\(reason))" + (p.assigned.map { "; micro-batch \($0) goes to another worker" } ?? ""))
+    private func forget(_ name: PeerID, _ c: inout Collection, reason: String) {
+        guard members.contains(name) else { return }
+        let held = members.remove(name)
+        if let held { c.pending.append(held) }
+        log("worker \(name) removed (\(reason))" + (held.map { "; micro-batch \($0) goes to another worker" } ?? ""))
     }
 
-    /// Sends every ready worker the weights for `step` (after each optimizer step): one snapshot,
-    /// shared by all the sends.
-    public func broadcastWeights(step: Int, epoch: Int) throws {
+    private func weightsMessage(step: Int, epoch: Int) throws -> Message {
+        try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
+                    bulk: [.floats(store.parameters.base, count: store.parameters.count),
+                           .floats(store.statistics.base, count: store.statistics.count)])
+    }
+
+    /// Sends every worker the weights for `step`: one snapshot, shared by all the sends.
+    private func broadcastWeights(step: Int, epoch: Int) throws {
         let m = try weightsMessage(step: step, epoch: epoch)
-        for name in peers.keys {
-            if try !transport.send(m, to: name) { var none: [Int] = []; forget(name, requeue: &none, reason: "unreachable") }
+        for name in members.names where try !transport.send(m, to: name) {
+            members.remove(name)
+            log("worker \(name) removed (unreachable)")
         }
     }
 }

@@ -9,9 +9,19 @@
 //
 // all little-endian. The step lets either side recognise and drop stale or duplicate messages.
 import Foundation
+import Model
+import Training
 
-/// The protocol version; both sides must speak the same one.
-public let wireProtocolVersion: UInt16 = 1
+/// The protocol version; both sides must speak the same one. 2: the welcome's run configuration
+/// carries the BN statistics prior.
+public let wireProtocolVersion: UInt16 = 2
+
+/// The largest message the coordinator accepts, bytes: a gradient message (parameters and BN
+/// statistics as float32) plus 4 MiB for its header and metadata. Anything larger is refused by the
+/// socket before it is stored.
+public func maxCoordinatorMessageSize(for store: ParameterStore) -> Int {
+    (store.parameters.count + store.statistics.count) * MemoryLayout<Float>.size + 4 << 20
+}
 let wireMagic: [UInt8] = Array("KPTS".utf8)
 
 /// What a message is. Direction and timing are given per case.

@@ -1,14 +1,18 @@
 // A worker process: joins a coordinator, keeps the samples it is sent, and answers each work
 // message with the gradients of that micro-batch. It needs no access to the dataset files.
-import Compute
+import Data
 import Foundation
 import Model
+import Training
 
 public final class Worker {
     private let transport: WorkerTransport
     private let hello: HelloFields
     private let log: (String) -> Void
+    /// The run's compute, samples and renderer; made anew when a welcome brings another configuration.
     private var computer: MicroBatchComputer?
+    private var samples = SampleStore()
+    private var loader: BatchLoader?
     private var weightsStep: UInt64?
     /// Seconds without any message after which the worker says hello again (the coordinator may
     /// have restarted and forgotten it).
@@ -45,12 +49,15 @@ public final class Worker {
                 let config = try m.fields(WelcomeFields.self).config
                 if computer?.config != config {
                     computer = try MicroBatchComputer(config: config)
+                    samples = SampleStore()
+                    loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
+                                         seed: config.training.seed, threads: 1)
                     log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
                         + "micro-batch \(config.microBatch)")
                 }
                 weightsStep = nil
             case .shard:
-                guard let computer else { continue }
+                guard computer != nil else { continue }
                 let f = try m.fields(ShardFields.self)
                 guard f.indices.count == m.bulk.count, f.keypoints.count == f.indices.count,
                       f.visibility.count == f.indices.count, f.paths.count == f.indices.count else {
@@ -58,8 +65,8 @@ public final class Worker {
                     continue
                 }
                 for (i, index) in f.indices.enumerated() {
-                    computer.store(index: index, image: m.bulk[i].data, keypoints: f.keypoints[i],
-                                   visibility: f.visibility[i], path: f.paths[i])
+                    samples.keep(index: index, image: m.bulk[i].data, keypoints: f.keypoints[i],
+                                 visibility: f.visibility[i], path: f.paths[i])
                 }
             case .weights:
                 guard let computer else { continue }
@@ -73,12 +80,18 @@ public final class Worker {
                 store.statistics.load(s)
                 weightsStep = m.step
             case .work:
-                guard let computer, weightsStep == m.step else {
+                guard let computer, let loader, weightsStep == m.step else {
                     log("dropped work for step \(m.step): weights are for step \(weightsStep.map(String.init) ?? "none")")
                     continue
                 }
                 let f = try m.fields(WorkFields.self)
-                let r = try computer.compute(step: Int(m.step), epoch: f.epoch, index: f.microBatch, indices: f.indices)
+                let missing = samples.missing(f.indices)
+                guard missing.isEmpty else {
+                    throw ClusterError("micro-batch \(f.microBatch) of step \(m.step) needs samples \(missing.prefix(5)), "
+                                       + "which this worker was never sent")
+                }
+                let batch = loader.load(epoch: f.epoch, indices: f.indices)
+                let r = try computer.compute(batch, step: Int(m.step), epoch: f.epoch, index: f.microBatch)
                 var bulk: [Frame] = [.floats(r.gradients)]
                 if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
                 let fields = GradientFields(microBatch: f.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,

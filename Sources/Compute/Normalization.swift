@@ -3,18 +3,17 @@ internal import CDNNL
 
 /// Batch normalisation over the channels of [N, C, H, W] (nChw8c) activations.
 ///
-/// Training mode normalises with the batch mean and biased variance and updates the running
-/// statistics as Keras does: `running = momentum * running + (1 - momentum) * batch`.
-/// Inference mode normalises with the running statistics. Parameters: gamma [C], beta [C];
-/// statistics (not trained): running mean [C], running variance [C].
+/// Training mode normalises with the batch mean and biased variance and keeps them for
+/// ``lastBatchStatistics``; it never touches the running statistics (the trainer folds batch
+/// statistics into them by one rule, `Training/BatchNormStatistics.swift`). Inference mode
+/// normalises with the running statistics. Parameters: gamma [C], beta [C]; statistics (not
+/// trained): running mean [C], running variance [C].
 public final class BatchNorm: Layer {
     public let channels: Int
     public let epsilon: Float
-    public let momentum: Float
     public var computesInputGradient = true
     public var computesParameterGradients = true
     private let gamma: ParameterSlice, beta: ParameterSlice
-    private let runningMean: UnsafeMutablePointer<Float>, runningVariance: UnsafeMutablePointer<Float>
     private let engine: Engine
     private let scale: Memory, shift: Memory, diffScale: Memory, diffShift: Memory
     private let runningMeanMemory: Memory, runningVarianceMemory: Memory
@@ -37,14 +36,13 @@ public final class BatchNorm: Layer {
 
     /// - Parameters:
     ///   - runningMean, runningVariance: C floats each in the flat statistics buffer.
-    public init(channels: Int, epsilon: Float = 1e-3, momentum: Float = 0.99,
+    public init(channels: Int, epsilon: Float = 1e-3,
                 gamma: ParameterSlice, beta: ParameterSlice,
                 runningMean: UnsafeMutablePointer<Float>, runningVariance: UnsafeMutablePointer<Float>,
                 engine: Engine = .cpu) throws {
         precondition(gamma.count == channels && beta.count == channels)
-        self.channels = channels; self.epsilon = epsilon; self.momentum = momentum
+        self.channels = channels; self.epsilon = epsilon
         self.gamma = gamma; self.beta = beta
-        self.runningMean = runningMean; self.runningVariance = runningVariance
         self.engine = engine
         let c = try MemoryDesc([channels], dnnl_x)
         scale = try Memory(engine, c, borrowing: UnsafeMutableRawPointer(gamma.values))
@@ -92,11 +90,6 @@ public final class BatchNorm: Layer {
         if mode.isTraining {
             try s.training.execute([(Arg.src, x.memory), (Arg.dst, s.output.memory), (Arg.mean, s.mean),
                                     (Arg.variance, s.variance), (Arg.scale, scale), (Arg.shift, shift)])
-            let m = momentum, bm = s.mean.floats, bv = s.variance.floats
-            for c in 0..<channels {
-                runningMean[c] = m * runningMean[c] + (1 - m) * bm[c]
-                runningVariance[c] = m * runningVariance[c] + (1 - m) * bv[c]
-            }
         } else {
             try s.inference.execute([(Arg.src, x.memory), (Arg.dst, s.output.memory), (Arg.mean, runningMeanMemory),
                                      (Arg.variance, runningVarianceMemory), (Arg.scale, scale), (Arg.shift, shift)])

@@ -13,6 +13,10 @@ public struct LoadedBatch: Sendable {
     /// Samples that could not be loaded (an image changed or vanished on disk): skipped, reported.
     public var failures: [DataError]
     public var count: Int { indices.count }
+
+    public init(images: [Float], targets: [Float], mask: [Float], indices: [Int], failures: [DataError] = []) {
+        self.images = images; self.targets = targets; self.mask = mask; self.indices = indices; self.failures = failures
+    }
 }
 
 /// Produces the batches of one pass in order, `prefetch` batches ahead, decoding and augmenting on

@@ -132,4 +132,12 @@ public enum DatasetDescriptionFile {
         }
         return pairs
     }
+
+    /// `description` as a description file (names, declared flip pairs, skeleton; indices 0-based),
+    /// which ``merge(_:labelsFile:descriptionFile:)`` reads back to the same description.
+    public static func encode(_ description: DatasetDescription) throws -> Foundation.Data {
+        var top: [String: Any] = ["keypoints": description.keypointNames, "skeleton": description.skeleton]
+        if description.flipPairsDeclared { top["flip_pairs"] = description.flipPairs }
+        return try JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
+    }
 }

@@ -1,4 +1,5 @@
 // Drawing on RGB images: keypoint markers, skeleton lines and grids of images, for previews.
+import Model
 
 /// Distinct colours for keypoints 1, 2, 3, ... (cycled).
 public let keypointPalette: [(UInt8, UInt8, UInt8)] = [
@@ -62,7 +63,7 @@ extension RGBImage {
         self.init(width: size, height: size)
         let plane = size * size
         for i in 0..<plane {
-            for c in 0..<3 { pixels[3 * i + c] = UInt8(max(0, min(255, (planes[c * plane + i] + 1) * 127.5))) }
+            for c in 0..<3 { pixels[3 * i + c] = UInt8(InputNormalization.pixel(fromInput: planes[c * plane + i])) }
         }
     }
 }

@@ -2,6 +2,7 @@
 // augmentation) applied to pixels and keypoints alike, then colour changes, blur and noise.
 import Compute
 import Foundation
+import Model
 
 /// A network-ready sample. Pixels [3, S, S] plain, scaled to [-1, 1]; targets [2K] in [0, 1] of the
 /// input frame; mask [K] (1 = labelled and inside the frame, 0 = masked from the loss).
@@ -33,7 +34,7 @@ public struct SampleRenderer: Sendable {
         adjustColour(&planes, augmentation)
         if augmentation.blurSigma > 0 { blur(&planes, sigma: augmentation.blurSigma) }
         if augmentation.noise > 0 { addNoise(&planes, std: augmentation.noise, seed: augmentation.noiseSeed) }
-        for i in 0..<planes.count { planes[i] = min(max(planes[i], 0), 255) / 127.5 - 1 }
+        for i in 0..<planes.count { planes[i] = InputNormalization.input(fromPixel: planes[i]) }
 
         var points = keypoints
         var vis = visibility
@@ -64,7 +65,7 @@ public struct SampleRenderer: Sendable {
     func warp(_ image: RGBImage, _ transform: Affine) -> [Float] {
         let inv = transform.inverse
         let plane = size * size
-        var out = [Float](repeating: 127.5, count: 3 * plane)
+        var out = [Float](repeating: InputNormalization.scale, count: 3 * plane)
         let w = image.width, h = image.height
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in

@@ -54,7 +54,7 @@ public enum ONNXExport {
             ("input_size", String(s)),
             ("resize", resize),
             ("input", "\(inputName): float32 NCHW [N, 3, \(s), \(s)], RGB pixel values in [0, 255] of the image fitted to \(s) x \(s) (\(resize))"),
-            ("input_normalization", "done inside the graph: x = pixel / 127.5 - 1"),
+            ("input_normalization", "done inside the graph: \(InputNormalization.formula)"),
             ("output", "\(outputName): float32 [N, \(2 * k)] = (x1, y1, ..., x\(k), y\(k)) in [0, 1] of the \(s) x \(s) input frame; pixels in that frame = value * \(s)"),
             ("to_original", frameDescription(resize: resize)),
         ]
@@ -92,7 +92,7 @@ public enum ONNXExport {
 
         // Normalisation as the renderer computes it (a division, not a multiplication by 1/127.5,
         // so the network sees bit-identical inputs).
-        g.initializers += [ONNXTensor.float("pixel_scale", dims: [], [127.5]),
+        g.initializers += [ONNXTensor.float("pixel_scale", dims: [], [InputNormalization.scale]),
                            ONNXTensor.float("pixel_offset", dims: [], [1]),
                            ONNXTensor.float("relu6_min", dims: [], [0]),
                            ONNXTensor.float("relu6_max", dims: [], [6])]

@@ -17,10 +17,14 @@ struct AugmentPreview: ParsableCommand {
     @Option(help: "Seed of the augmentation (as for train).") var seed: UInt64 = 0
     @Option(help: "PNG file to write.") var out: String = "augment-preview.png"
 
+    func validate() throws {
+        guard dataOptions.data != nil else { throw ValidationError("--data is needed: the labels whose images to preview") }
+    }
+
     func run() throws {
-        let dataset = try KeypointDataset.load(labels: dataOptions.data, description: dataOptions.describe,
-                                               skipBad: dataOptions.skipBad)
-        try augment.config.validate(for: dataset.description, labels: dataOptions.data)
+        let labels = dataOptions.data!
+        let dataset = try KeypointDataset.load(labels: labels, description: dataOptions.describe, skipBad: dataOptions.skipBad)
+        try augment.config.validate(for: dataset.description, labels: labels)
         let renderer = SampleRenderer(size: inputSize, resize: dataOptions.resize, description: dataset.description)
         let loader = BatchLoader(source: dataset.sampleSource, renderer: renderer, augmentation: augment.config,
                                  seed: seed, threads: dataOptions.loaderThreads)

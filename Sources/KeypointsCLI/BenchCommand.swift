@@ -4,6 +4,7 @@ import Compute
 import Data
 import Foundation
 import Model
+import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,25 +71,30 @@ struct Bench: ParsableCommand {
               "img_s_median": Double(batch) / med])
     }
 
-    private func randomBatch(_ n: Int, seed: UInt64) -> KeypointBatch {
+    private func randomBatch(_ n: Int, seed: UInt64) -> LoadedBatch {
         var rng = SplitMix64(seed: seed)
         let images = (0..<(n * 3 * inputSize * inputSize)).map { _ in rng.nextUnit() * 2 - 1 }
         let targets = (0..<(n * 8)).map { _ in rng.nextUnit() }
-        return KeypointBatch(images: images, targets: targets, mask: [Float](repeating: 1, count: n * 4), count: n)
+        return LoadedBatch(images: images, targets: targets, mask: [Float](repeating: 1, count: n * 4), indices: Array(0..<n))
     }
 
+    /// The training engine's step (micro-batch compute, reduction, BN fold, Adam) on one random
+    /// batch of `batch` images as a single micro-batch, timed per step by an observer.
     private func benchTraining(_ network: KeypointNetwork) throws {
         var tc = TrainingConfig()
         tc.learningRate = 1e-4
-        let trainer = Trainer(network: network, config: tc)
-        let b = randomBatch(batch, seed: 1)
-        var times: [Double] = []
-        for i in 0..<(warmup + steps) {
-            if profile && i == warmup { network.profile = [] }
-            let t0 = Date()
-            _ = try trainer.trainStep(b, epoch: 0)
-            if i >= warmup { times.append(Date().timeIntervalSince(t0)) }
-        }
+        tc.epochs = warmup + steps
+        let config = RunConfig(model: network.config, training: tc,
+                               description: DatasetDescription(keypointNames: network.config.keypointNames),
+                               resize: .letterbox, augmentation: .none, microBatch: batch)
+        let plan = StepPlan(samples: batch, config: config)
+        let source = FixedBatch(MicroBatchComputer(config: config, network: network), batch: randomBatch(batch, seed: 1))
+        let engine = TrainingEngine(config: config, trainer: Trainer(network: network, config: tc), plan: plan, source: source,
+                                    validation: nil)
+        let timer = StepTimes(profileFrom: profile ? warmup : nil, network: network)
+        engine.observers = [timer]
+        try engine.run()
+        let times = Array(timer.seconds.dropFirst(warmup))
         let med = median(times)
         print(String(format: "train: batch %d, median step %.3f s, %.2f images/s (min %.2f, max %.2f)",
                      batch, med, Double(batch) / med, Double(batch) / times.max()!, Double(batch) / times.min()!))
@@ -163,5 +169,35 @@ struct Bench: ParsableCommand {
     private func emit(_ fields: [String: Any]) {
         if let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]),
            let line = String(data: data, encoding: .utf8) { print(line) }
+    }
+}
+
+/// A gradient source that computes every micro-batch on the same rendered batch (random images).
+private final class FixedBatch: GradientSource {
+    let computer: MicroBatchComputer
+    let batch: LoadedBatch
+    init(_ computer: MicroBatchComputer, batch: LoadedBatch) { self.computer = computer; self.batch = batch }
+
+    func gradients(for work: StepWork, shouldStop: () -> Bool) throws -> SourcedGradients {
+        SourcedGradients(results: try work.microBatches.indices.map {
+            try computer.compute(batch, step: work.step, epoch: work.epoch, index: $0)
+        })
+    }
+}
+
+/// Each step's wall time; turns the per-layer profile on after the warm-up steps.
+private final class StepTimes: TrainingObserver {
+    private(set) var seconds: [Double] = []
+    let profileFrom: Int?
+    let network: KeypointNetwork
+    init(profileFrom: Int?, network: KeypointNetwork) {
+        self.profileFrom = profileFrom
+        self.network = network
+        if profileFrom == 0 { network.profile = [] }
+    }
+
+    func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws {
+        seconds.append(record.timing.total)
+        if record.stepsDone == profileFrom { network.profile = [] }
     }
 }

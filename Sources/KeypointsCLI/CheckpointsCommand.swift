@@ -1,16 +1,17 @@
 // `keypoints checkpoints`: lists a checkpoint folder and verifies every file (format, checksum).
 import ArgumentParser
-import Cluster
+import Training
 import Foundation
 
 struct Checkpoints: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the checkpoints in a folder and verify each one; exits 1 if any is damaged.")
 
-    @Argument(help: "The checkpoint folder (--checkpoint-dir of a run).") var directory: String
+    @Argument(help: "A run folder (its checkpoints/) or a folder of checkpoints.") var directory: String
 
     func run() throws {
-        let files = Checkpoint.list(URL(fileURLWithPath: directory))
+        let url = URL(fileURLWithPath: directory)
+        let files = Checkpoint.list(RunFolder.holdsRun(url) ? RunFolder(url).checkpoints : url)
         guard !files.isEmpty else { throw ValidationError("no checkpoints in \(directory)") }
         var damaged = 0
         for url in files {

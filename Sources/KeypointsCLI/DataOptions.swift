@@ -4,8 +4,8 @@ import ArgumentParser
 import Data
 
 struct DataOptions: ParsableArguments {
-    @Option(help: "Training labels: a CSV (image,x1,y1,...) or COCO keypoints JSON file.")
-    var data: String
+    @Option(help: "Training labels: a CSV (image,x1,y1,...) or COCO keypoints JSON file (a resumed run reads its own).")
+    var data: String?
     @Option(help: "Validation labels (same format and keypoints); default: split off --val-fraction of --data.")
     var val: String?
     @Option(name: .customLong("val-fraction"), help: "Fraction of --data held out for validation when --val is not given.")

@@ -4,6 +4,7 @@ import ArgumentParser
 import Compute
 import Foundation
 import Model
+import Training
 
 struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,7 @@ struct Describe: ParsableCommand {
         let network: KeypointNetwork
         var training: [String: String] = [:]
         if let model {
-            let url = URL(fileURLWithPath: model)
+            let url = try RunFolder.model(at: model).model
             let manifest = try SavedModel.manifest(at: url)
             if manifest.contents == ModelManifest.backboneOnly {
                 let origin = manifest.training.keys.sorted().map { "\($0) \(manifest.training[$0]!)" }.joined(separator: ", ")

@@ -3,12 +3,13 @@ import ArgumentParser
 import Data
 import Foundation
 import Model
+import Training
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict keypoints in images, in each image's own pixels (CSV that can be used as labels, or JSON).")
 
-    @Option(help: "A saved model folder (from train --out).") var model: String
+    @Option(help: "A run folder (its best/ model, else last/) or a saved model folder.") var model: String
     @Argument(help: "Image files or folders of images.") var inputs: [String]
     @Option(help: "csv or json.") var format: String = "csv"
     @Option(help: "Write here instead of standard output (CSV image paths become relative to its folder).") var out: String?
@@ -21,7 +22,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let predictor = try Predictor(model: model)
+        let predictor = try Predictor(model: try RunFolder.model(at: model).model.path)
         var paths: [String] = [], images: [RGBImage] = [], failed = 0
         for path in try Self.imageFiles(inputs) {
             do { images.append(try ImageCodec.load(path: path)); paths.append(path) } catch {
@@ -79,8 +80,9 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a saved model on labelled images: RMSE, mean error, NME, PCK and percentiles, per keypoint.")
 
-    @Option(help: "A saved model folder (from train --out).") var model: String
-    @Option(help: "Labels (CSV or COCO JSON) of the images to measure on.") var data: String
+    @Option(help: "A run folder (its best/ model, else last/) or a saved model folder.") var model: String
+    @Option(help: "Labels (CSV or COCO JSON) of the images to measure on; default with a run: its held-out split/val.csv.")
+    var data: String?
     @Option(help: "NME/PCK normaliser: diagonal, bbox, or pair:A,B (1-based keypoint numbers).") var normalize: String = "diagonal"
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(name: .customLong("skip-bad"), help: "Skip bad samples instead of stopping.") var skipBad = false
@@ -92,8 +94,13 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let normalizer = try parseNormalizer()
-        let predictor = try Predictor(model: model)
+        let (modelFolder, run) = try RunFolder.model(at: model)
+        let predictor = try Predictor(model: modelFolder.path)
+        guard let data = data ?? run?.validationSplit.path else {
+            throw ValidationError("--data is needed: \(model) is a saved model outside a run folder, so no held-out split is known")
+        }
         let dataset = try KeypointDataset.load(labels: data, skipBad: skipBad)
+        let origin = try heldOutNote(run: run, data: data, dataset: dataset, modelFolder: modelFolder)
         guard dataset.description.keypointCount == predictor.names.count else {
             throw ValidationError("\(data) has \(dataset.description.keypointCount) keypoints, the model predicts \(predictor.names.count)")
         }
@@ -118,12 +125,7 @@ struct Evaluate: ParsableCommand {
                 let picture = Overlays.draw(images[i], predicted: predictions[i], truth: record.keypoints, visible: visible,
                                             skeleton: dataset.description.skeleton)
                 try Overlays.write(picture, name: record.imagePath, to: overlay)
-                let errors = (0..<visible.count).filter { visible[$0] }.map { j -> Double in
-                    let dx = Double(predictions[i][2 * j] - record.keypoints[2 * j])
-                    let dy = Double(predictions[i][2 * j + 1] - record.keypoints[2 * j + 1])
-                    return (dx * dx + dy * dy).squareRoot()
-                }
-                scored.append((errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count), picture))
+                scored.append((KeypointDistance.meanDistance(predictions[i], record.keypoints, visible: visible), picture))
             }
             let worstPictures = scored.sorted { $0.error > $1.error }.prefix(max(1, worst)).map(\.picture)
             try Overlays.write(Overlays.contactSheet(Array(worstPictures)), name: "worst", to: overlay)
@@ -133,9 +135,26 @@ struct Evaluate: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print("\(dataset.count) images from \(data)")
+            print("\(dataset.count) images from \(data)\(origin.map { " (\($0))" } ?? "")")
             print(report.table)
         }
+    }
+
+    /// Says which model is measured on what: a run's held-out split, or images it trained on (a
+    /// warning, on standard error, since those figures are not held-out).
+    private func heldOutNote(run: RunFolder?, data: String, dataset: KeypointDataset, modelFolder: URL) throws -> String? {
+        guard let run else { return nil }
+        let which = "model \(modelFolder.path)"
+        let trained = try run.trainingImages()
+        let seen = dataset.labels.records.filter { trained.contains($0.imagePath) }.count
+        if seen > 0 {
+            FileHandle.standardError.write(Foundation.Data(("warning: \(seen) of the \(dataset.count) images were trained on by "
+                + "this run (\(run.trainSplit.path)): these figures are not held-out; evaluate --model \(run.url.path) "
+                + "without --data measures the held-out split\n").utf8))
+            return "\(which); \(seen) of them trained on"
+        }
+        return URL(fileURLWithPath: data).standardizedFileURL == run.validationSplit
+            ? "\(which), on the run's held-out split" : which
     }
 
     private func parseNormalizer() throws -> Normalizer {

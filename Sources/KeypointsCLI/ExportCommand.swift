@@ -5,6 +5,7 @@ import Data
 import Foundation
 import Interop
 import Model
+import Training
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct Export: ParsableCommand {
 
     static let formats = ["onnx"]
 
-    @Option(help: "A saved model folder (from train --out).") var model: String
+    @Option(help: "A run folder (its best/ model, else last/) or a saved model folder.") var model: String
     @Option(help: "Output format: onnx.") var format: String = "onnx"
     @Option(help: "The file to write (e.g. model.onnx).") var out: String
     @Option(help: "Also write N seeded random images and our predictions for them to OUT-without-.onnx.samples.safetensors.")
@@ -42,13 +43,13 @@ struct Export: ParsableCommand {
     func run() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ModelError("model folder \(model) does not exist; pass a folder written by `keypoints train --out`")
+            throw ModelError("model folder \(model) does not exist; pass a run folder (`keypoints train --out RUN`) or a saved model in it")
         }
         let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ModelError("cannot write \(out): \(folder) is not an existing folder; create the folder first")
         }
-        let url = URL(fileURLWithPath: model)
+        let url = try RunFolder.model(at: model).model
         let network = try SavedModel.load(from: url)
         let manifest = try SavedModel.manifest(at: url)
         let resize = manifest.training["resize"].flatMap(ResizeMode.init(rawValue:)) ?? .letterbox

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Training
 
 struct ModelOptions: ParsableArguments {
     @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0 (default: the --init-from backbone's, else 1.0).")
@@ -99,15 +100,15 @@ struct TrainingOptions: ParsableArguments {
         c.seed = seed
         switch optimizer {
         case "adam": c.optimizer = .adamDefault
-        case "adamw": c.optimizer = .adamw(beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+        case "adamw": c.optimizer = .adamwDefault
         case "sgd": c.optimizer = .sgd(momentum: momentum, nesterov: nesterov)
         default: throw ValidationError("unknown --optimizer \(optimizer); use adam, adamw or sgd")
         }
-        let stepsPerEpoch = (samples + batchSize - 1) / batchSize
+        let stepsPerEpoch = ceilDivide(samples, batchSize)
         switch schedule {
         case "constant": c.schedule = .constant
         case "step": c.schedule = .step(every: stepEvery, gamma: gamma)
-        case "cosine": c.schedule = .cosine(warmup: warmupSteps, total: epochs * stepsPerEpoch, floor: 0.01)
+        case "cosine": c.schedule = .cosine(warmup: warmupSteps, total: epochs * stepsPerEpoch, floor: LearningRateSchedule.defaultCosineFloor)
         default: throw ValidationError("unknown --schedule \(schedule); use constant, step or cosine")
         }
         guard let l = Loss.named(loss, inputSize: inputSize) else {

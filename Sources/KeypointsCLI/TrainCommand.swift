@@ -1,15 +1,20 @@
-// `keypoints train`: trains on a labelled dataset in this process, or with N local worker processes.
+// `keypoints train`, `keypoints coordinator` and `keypoints worker`: flags in, the training engine
+// run with the in-process gradient source or with workers through a coordinator.
 import ArgumentParser
 import Cluster
 import Compute
 import Data
 import Foundation
 import Model
+import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a keypoint regressor; with --workers N, through a coordinator and N local worker processes.",
-        discussion: "Make a dataset to try it with: keypoints synth --out data/cards --count 2000")
+        abstract: "Train a keypoint model into a run folder; with --workers N, through a coordinator and N local worker processes.",
+        discussion: """
+        Make a dataset to try it with: keypoints synth --out data/cards --count 2000
+        Then: keypoints train --data data/cards/labels.csv --out runs/cards; continue it with keypoints train --resume runs/cards
+        """)
 
     @OptionGroup var setup: TrainingSetupOptions
     @Option(help: "Worker processes to start on this machine (0 = compute in this process).")
@@ -21,14 +26,16 @@ struct Train: ParsableCommand {
 
     func run() throws {
         useLineBufferedOutput()
-        let session = try TrainingSession(setup)
+        let run = try RunSetup(setup, command: "train")
+        StopRequest.shared.install()
         if workers == 0 {
-            StopRequest.shared.install()
-            try session.runLocal()
+            let source = LocalGradientSource(dataset: run.train, computer: MicroBatchComputer(config: run.config, network: run.trainer.network),
+                                             plan: run.plan, threads: run.options.dataOptions.loaderThreads)
+            let engine = try run.engine(source: source)
+            try run.finish(engine, try engine.run(until: run.lastStep))
         } else {
-            try session.runDistributed(bind: "tcp://127.0.0.1:0", localWorkers: workers, minWorkers: workers)
+            try Distributed(run, bind: "tcp://127.0.0.1:0", localWorkers: workers, minWorkers: workers).train()
         }
-        try session.finish()
     }
 }
 
@@ -48,9 +55,46 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         useLineBufferedOutput()
         let curve = try security.resolve(bind: bind)
-        let session = try TrainingSession(setup)
-        try session.runDistributed(bind: bind, localWorkers: 0, minWorkers: minWorkers, curve: curve)
-        try session.finish()
+        let run = try RunSetup(setup, command: "coordinator")
+        StopRequest.shared.install()
+        try Distributed(run, bind: bind, localWorkers: 0, minWorkers: minWorkers, curve: curve).train()
+    }
+}
+
+/// A coordinator on `bind` as the engine's gradient source, with `localWorkers` worker processes.
+struct Distributed {
+    let run: RunSetup
+    let bind: String
+    let localWorkers: Int
+    let minWorkers: Int
+    var curve: (CurveKeyPair, [String])?
+
+    init(_ run: RunSetup, bind: String, localWorkers: Int, minWorkers: Int, curve: (CurveKeyPair, [String])? = nil) {
+        self.run = run; self.bind = bind; self.localWorkers = localWorkers; self.minWorkers = minWorkers; self.curve = curve
+    }
+
+    func train() throws {
+        let log: @Sendable (String) -> Void = { print("[coordinator] \($0)") }
+        let context = ZMQContext()
+        let zap = try curve.map { try ZAPHandler(context: context, authorizedKeys: $0.1, log: log) }
+        defer { zap?.stop() }
+        let faults = run.options.faults
+        let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
+                                                    heartbeat: (faults.heartbeatInterval, faults.heartbeatTimeout), curve: curve?.0,
+                                                    maxMessageSize: maxCoordinatorMessageSize(for: run.trainer.network.store))
+        if let curve { log("CURVE on: \(curve.1.count) authorized worker key(s)") }
+        var options = Coordinator.Options()
+        options.minWorkers = minWorkers
+        options.stepDeadline = faults.stepDeadline
+        let coordinator = Coordinator(transport: transport, dataset: run.train, config: run.config, network: run.trainer.network,
+                                      options: options, log: log)
+        let engine = try run.engine(source: coordinator)
+        log("listening on \(transport.endpoint)")
+        let children = try LocalWorkers(count: localWorkers, endpoint: transport.endpoint, threads: run.options.compute.threads)
+        defer { children.stop() }
+        let end = try engine.run(until: run.lastStep)
+        if end == .finished { children.wait() }
+        try run.finish(engine, end)
     }
 }
 

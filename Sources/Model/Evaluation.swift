@@ -55,8 +55,7 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
         for s in 0..<predictions.count {
             guard let norm = Self.normaliser(normalizer, targets[s], visible[s], sizes[s]), norm > 0 else { continue }
             for j in 0..<k where visible[s][j] {
-                let dx = Double(predictions[s][2 * j] - targets[s][2 * j]), dy = Double(predictions[s][2 * j + 1] - targets[s][2 * j + 1])
-                let e = (dx * dx + dy * dy).squareRoot()
+                let e = KeypointDistance.distance(predictions[s], targets[s], point: j)
                 errors[j].append(e)
                 scaled[j].append(e / norm)
             }

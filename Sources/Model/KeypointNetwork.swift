@@ -156,24 +156,6 @@ public final class KeypointNetwork {
         return out
     }
 
-    /// The momentum for the `update`-th fold (0-based) of batch statistics into the running ones:
-    /// `min(momentum, update / (update + 1))`. The first 1 / (1 - momentum) updates (100 at Keras'
-    /// 0.99) make a plain average of every batch so far, so the running statistics are right after
-    /// a short run instead of still holding ~35% of their initial values after 100 steps; after that
-    /// it is the usual exponential average. NOTE: the very first update replaces the initial (or
-    /// imported) statistics outright with the training data's.
-    public static func statisticsMomentum(update: Int, momentum: Float = 0.99) -> Float {
-        min(momentum, Float(update) / Float(update + 1))
-    }
-
-    /// Folds micro-batch BN statistics into the running statistics, as one training forward does:
-    /// `running = momentum * running + (1 - momentum) * batch` (momentum 0.99, as Keras).
-    public func applyBatchStatistics(_ batch: [Float], momentum: Float = 0.99) {
-        precondition(batch.count == store.statistics.count)
-        let r = store.statistics.base
-        for i in 0..<batch.count { r[i] = momentum * r[i] + (1 - momentum) * batch[i] }
-    }
-
     /// Convenience: predictions for a plain [N, 3, S, S] array, as a plain [N, 2K] array.
     public func predict(_ images: [Float], batch n: Int) throws -> [Float] {
         let x = try input(batch: n)

@@ -23,9 +23,7 @@ public struct KeypointMetrics: Sendable, Codable, Equatable {
         let diagonal = Double(size) * 2.0.squareRoot()
         var sq = 0.0, sum = 0.0, within05 = 0, within10 = 0, n = 0
         for k in 0..<mask.count where mask[k] > 0 {
-            let dx = Double(predictions[2 * k] - targets[2 * k]) * Double(size)
-            let dy = Double(predictions[2 * k + 1] - targets[2 * k + 1]) * Double(size)
-            let d = (dx * dx + dy * dy).squareRoot()
+            let d = KeypointDistance.distance(predictions, targets, point: k, scale: Double(size))
             sq += d * d; sum += d; n += 1
             if d <= 0.05 * diagonal { within05 += 1 }
             if d <= 0.1 * diagonal { within10 += 1 }

@@ -103,7 +103,7 @@ public final class MobileNetV1 {
         for u in config.units {
             let conv = Convolution2D(u.geometry, weights: store.slice("backbone.\(u.name).weight"), engine: engine)
             let bn = "backbone.\(u.name)_bn"
-            let norm = try BatchNorm(channels: u.geometry.outChannels, epsilon: 1e-3, momentum: 0.99,
+            let norm = try BatchNorm(channels: u.geometry.outChannels, epsilon: 1e-3,
                                      gamma: store.slice("\(bn).gamma"), beta: store.slice("\(bn).beta"),
                                      runningMean: store.statistic("\(bn).running_mean"),
                                      runningVariance: store.statistic("\(bn).running_var"), engine: engine)

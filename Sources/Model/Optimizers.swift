@@ -12,7 +12,10 @@ public enum OptimizerKind: Sendable, Equatable, Codable {
     /// Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
     case adamw(beta1: Float, beta2: Float, epsilon: Float)
 
+    /// Keras' Adam defaults (epsilon 1e-7, not PyTorch's 1e-8).
     public static let adamDefault = OptimizerKind.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    /// AdamW with the same moments and epsilon as ``adamDefault``.
+    public static let adamwDefault = OptimizerKind.adamw(beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
 }
 
 /// An optimizer with its state (moments and per-tensor step counts) laid out like the parameters.

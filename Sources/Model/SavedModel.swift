@@ -10,7 +10,7 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public var architecture = "mobilenet_v1"
     public var model: ModelConfig
     /// How pixels become network inputs.
-    public var inputNormalization = "x = pixel / 127.5 - 1 (RGB, [-1, 1]), NCHW [N, 3, S, S]"
+    public var inputNormalization = "\(InputNormalization.formula) (RGB, [-1, 1]), NCHW [N, 3, S, S]"
     /// What the outputs mean.
     public var outputs = "[N, 2K] = (x1, y1, ..., xK, yK) in [0, 1] of the network input frame; pixels = value * S"
     /// Tensor layouts in the safetensors file.

@@ -11,6 +11,9 @@ public enum LearningRateSchedule: Sendable, Equatable, Codable {
     /// Linear warm-up from 0 over `warmup` steps, then cosine decay to `base * floor` at `total`.
     case cosine(warmup: Int, total: Int, floor: Float)
 
+    /// The cosine schedule's end as a fraction of the base rate (1%).
+    public static let defaultCosineFloor: Float = 0.01
+
     public func factor(at step: Int) -> Float {
         switch self {
         case .constant:

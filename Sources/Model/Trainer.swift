@@ -1,17 +1,6 @@
-// Single-process training: one step is forward, masked loss, backward, clipping and the optimizer.
+// The optimizer side of training: the training configuration and the state one step updates
+// (network, optimizer, step counter).
 import Compute
-
-/// A batch ready for the network. Images [N, 3, S, S] plain NCHW in [-1, 1]; targets [N, 2K]
-/// normalised to [0, 1] of the input frame; mask [N, K] (1 = labelled, 0 = masked from the loss).
-public struct KeypointBatch: Sendable {
-    public var images: [Float]
-    public var targets: [Float]
-    public var mask: [Float]
-    public var count: Int
-    public init(images: [Float], targets: [Float], mask: [Float], count: Int) {
-        self.images = images; self.targets = targets; self.mask = mask; self.count = count
-    }
-}
 
 /// How to train. Defaults suit keypoint regression from scratch; see README "Why these defaults".
 public struct TrainingConfig: Sendable, Codable, Equatable {
@@ -39,23 +28,25 @@ public struct StepReport: Sendable {
     public var loss: Float
     public var gradientNorm: Float
     public var learningRate: Float
+    public init(loss: Float, gradientNorm: Float, learningRate: Float) {
+        self.loss = loss; self.gradientNorm = gradientNorm; self.learningRate = learningRate
+    }
 }
 
-/// Owns a network, its optimizer and the step counter, and runs training and evaluation steps.
+extension TrainingConfig {
+    /// True while `epoch` is one of the head-only epochs (backbone frozen, BN in inference mode).
+    public func backboneFrozen(epoch: Int) -> Bool { epoch < freezeBackboneEpochs }
+}
+
+/// A network, its optimizer and the step counter: the state a training step updates. The step loop
+/// itself (micro-batches, reduction, BN statistics) is the `Training` target's `TrainingEngine`.
 public final class Trainer {
     public let network: KeypointNetwork
     public let config: TrainingConfig
     public let optimizer: Optimizer
-    /// Steps applied so far (0-based index of the next step). Set when resuming from a checkpoint.
+    /// Steps done so far (applied or skipped; the 0-based index of the next step). Advanced by the
+    /// training engine only; set when resuming from a checkpoint.
     public var step = 0
-    /// Micro-batches in a full step (ceil(batch / micro-batch)). BN statistics updates are numbered
-    /// `step * microBatchesPerStep + j` (see `KeypointNetwork.statisticsMomentum`), so an epoch's
-    /// short last step does not renumber the ones after it.
-    public var microBatchesPerStep = 1
-    /// How many updates the running BN statistics already stand for before step 0: 0 when they start
-    /// at their defaults; 100 (= 1 / (1 - 0.99)) when they come from a pretrained backbone, so
-    /// training folds new batches in with Keras' momentum instead of replacing them.
-    public var priorStatisticsUpdates = 0
 
     public init(network: KeypointNetwork, config: TrainingConfig) {
         self.network = network
@@ -73,57 +64,20 @@ public final class Trainer {
         !(network.backboneFrozen && spec.name.hasPrefix("backbone."))
     }
 
-    /// Forward + loss + backward for one batch, writing gradients; returns the loss.
-    /// The dropout seed defaults to one derived from (run seed, step), never from the process;
-    /// data-parallel training passes one per micro-batch.
-    public func computeGradients(_ batch: KeypointBatch, normalizer: Float? = nil, dropoutSeed: UInt64? = nil) throws -> Float {
-        let x = try network.input(batch: batch.count)
-        try x.load(plain: batch.images)
-        let seed = dropoutSeed ?? config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step)
-        let predictions = try network.forward(x, mode: .training(seed: seed)).plain()
-        let (loss, gradient) = config.loss.evaluate(predictions: predictions, targets: batch.targets,
-                                                    mask: batch.mask, normalizer: normalizer)
-        try network.backward(gradient)
-        return loss
-    }
-
-    /// One full training step on `batch` in `epoch`.
-    public func trainStep(_ batch: KeypointBatch, epoch: Int) throws -> StepReport {
-        prepare(epoch: epoch)
-        let loss = try computeGradients(batch)
-        return try applyGradients(loss: loss, epoch: epoch)
-    }
-
     /// Freezes or unfreezes the backbone as the schedule says for `epoch`.
     public func prepare(epoch: Int) {
-        network.backboneFrozen = epoch < config.freezeBackboneEpochs
+        network.backboneFrozen = config.backboneFrozen(epoch: epoch)
     }
 
-    /// The optimizer half of a step: clips the gradients in `store.gradients` (already summed and
-    /// normalised) and applies the update; `loss` is only checked and reported.
-    public func applyGradients(loss: Float, epoch: Int) throws -> StepReport {
-        guard loss.isFinite else {
-            throw ModelError("loss became \(loss) at step \(step); lower the learning rate (now \(learningRate(step: step, epoch: epoch)))")
-        }
+    /// The optimizer half of step `step`: clips the gradients in `store.gradients` (already summed
+    /// and normalised) and applies the update for `epoch`; `loss` is only reported. Does not advance
+    /// `step` (the engine does, for applied and skipped steps alike).
+    public func applyGradients(loss: Float, epoch: Int) -> StepReport {
+        prepare(epoch: epoch)
         let store = network.store
         let norm = clipGlobalNorm(store.gradients, specs: store.layout.parameters, maxNorm: config.clipNorm, active: trainable)
         let lr = learningRate(step: step, epoch: epoch)
         optimizer.step(parameters: store.parameters, gradients: store.gradients, lr: lr, active: trainable)
-        step += 1
         return StepReport(loss: loss, gradientNorm: norm, learningRate: lr)
-    }
-
-    /// Mean loss and metrics over batches, in inference mode.
-    public func evaluate(_ batches: [KeypointBatch]) throws -> (loss: Float, metrics: KeypointMetrics) {
-        var predictions: [Float] = [], targets: [Float] = [], mask: [Float] = []
-        for b in batches {
-            let x = try network.input(batch: b.count)
-            try x.load(plain: b.images)
-            predictions += try network.forward(x, mode: .inference).plain()
-            targets += b.targets
-            mask += b.mask
-        }
-        let loss = config.loss.evaluate(predictions: predictions, targets: targets, mask: mask).loss
-        return (loss, KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: network.config.backbone.inputSize))
     }
 }

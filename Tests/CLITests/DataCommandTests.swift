@@ -108,10 +108,10 @@ final class NumericalFaultTests: XCTestCase {
         let r = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
                                       "--input-size", "96", "--hidden", "8", "--batch-size", "2", "--epochs", "20",
                                       "--lr", "1e30", "--schedule", "constant",
-                                      "--checkpoint-dir", root.appendingPathComponent("ckpt").path])
+                                      "--out", root.appendingPathComponent("run").path])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stdout.contains("skipped: the loss is") || r.stdout.contains("skipped: a gradient"), r.stdout)
         XCTAssertTrue(r.stderr.contains("5 steps in a row") && r.stderr.contains("--lr"), r.stderr)
-        XCTAssertTrue(r.stdout.contains("checkpoint of the last good weights"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("the last good weights; checkpoint: "), r.stdout)
     }
 }

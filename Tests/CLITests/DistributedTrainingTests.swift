@@ -25,8 +25,9 @@ final class DistributedTrainingTests: XCTestCase {
          "--epochs", "2", "--lr", "0.01", "--seed", "5", "--out", out.path] + extra
     }
 
+    /// The last model of the run in `dir`.
     private func weights(_ dir: URL) throws -> Foundation.Data {
-        try Foundation.Data(contentsOf: dir.appendingPathComponent("model.safetensors"))
+        try Foundation.Data(contentsOf: dir.appendingPathComponent("last/model.safetensors"))
     }
 
     func testOneTwoAndThreeWorkersGiveTheWeightsOfOneProcess() throws {
@@ -51,31 +52,55 @@ final class DistributedTrainingTests: XCTestCase {
         let straight = root.appendingPathComponent("straight")
         XCTAssertEqual(try BinaryRunner.run(try trainArguments(straight, extra: [])).status, 0)
 
-        let checkpoints = root.appendingPathComponent("ckpt").path
-        let first = try BinaryRunner.run(try trainArguments(root.appendingPathComponent("part1"),
-                                                            extra: ["--checkpoint-dir", checkpoints, "--steps", "1"]))
+        let run = root.appendingPathComponent("run")
+        let first = try BinaryRunner.run(try trainArguments(run, extra: ["--steps", "1"]))
         XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
         XCTAssertTrue(first.stdout.contains("checkpoint: "), first.stdout)
-        // Resume through two worker processes: the checkpoint does not care who computes.
-        let resumed = root.appendingPathComponent("resumed")
-        let second = try BinaryRunner.run(try trainArguments(resumed, extra: ["--checkpoint-dir", checkpoints, "--resume",
-                                                                               "--workers", "2"]))
+        // Resume from the run folder alone, through two worker processes: the checkpoint does not
+        // care who computes, and the recorded configuration needs no flag retyped.
+        let second = try BinaryRunner.run(["train", "--resume", run.path, "--workers", "2"])
         XCTAssertEqual(second.status, 0, second.stdout + second.stderr)
         XCTAssertTrue(second.stdout.contains("resumed from"), second.stdout)
-        XCTAssertEqual(try weights(resumed), try weights(straight), "resumed run ended with different weights")
+        XCTAssertEqual(try weights(run), try weights(straight), "resumed run ended with different weights")
     }
 
-    func testResumeRefusesACheckpointOfAnotherModel() throws {
+    /// Flags that change the maths are refused on resume, each difference listed; the same flags
+    /// retyped, and flags that cannot change the result, are accepted.
+    func testResumeRefusesFlagsThatDifferFromTheRecordedRun() throws {
         let root = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let checkpoints = root.appendingPathComponent("ckpt").path
-        XCTAssertEqual(try BinaryRunner.run(try trainArguments(root.appendingPathComponent("a"),
-                                                               extra: ["--checkpoint-dir", checkpoints, "--steps", "1"])).status, 0)
-        var args = try trainArguments(root.appendingPathComponent("b"), extra: ["--checkpoint-dir", checkpoints, "--resume"])
-        args[args.firstIndex(of: "--hidden")! + 1] = "32"
-        let r = try BinaryRunner.run(args)
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("different model"), r.stderr)
+        let run = root.appendingPathComponent("run")
+        XCTAssertEqual(try BinaryRunner.run(try trainArguments(run, extra: ["--steps", "1"])).status, 0)
+        let r = try BinaryRunner.run(["train", "--resume", run.path, "--hidden", "32", "--lr", "0.02", "--steps", "2"])
+        XCTAssertEqual(r.status, 64, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("model.head.hidden: recorded 16, given 32"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("training.learningRate: recorded 0.01"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("steps"), "--steps cannot change the maths: \(r.stderr)")
+        // The original flags (minus --out) retyped, plus free ones: accepted.
+        var same = try trainArguments(run, extra: ["--resume", run.path, "--steps", "2", "--log-every", "1", "--loader-threads", "2"])
+        same.removeSubrange(same.firstIndex(of: "--out")!...(same.firstIndex(of: "--out")! + 1))
+        let ok = try BinaryRunner.run(same)
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("resumed from"), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("step 2/2"), ok.stdout)
+    }
+
+    /// `--epochs` above the recorded count extends the run, saying what happens to the schedule;
+    /// below it, it is refused.
+    func testResumeExtendsARunWithMoreEpochsAndRefusesFewer() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("run")
+        XCTAssertEqual(try BinaryRunner.run(try trainArguments(run, extra: [])).status, 0)
+        let fewer = try BinaryRunner.run(["train", "--resume", run.path, "--epochs", "1"])
+        XCTAssertEqual(fewer.status, 64, fewer.stderr)
+        XCTAssertTrue(fewer.stderr.contains("--epochs may only grow"), fewer.stderr)
+        let more = try BinaryRunner.run(["train", "--resume", run.path, "--epochs", "3"])
+        XCTAssertEqual(more.status, 0, more.stdout + more.stderr)
+        XCTAssertTrue(more.stdout.contains("extending the run from 2 to 3 epochs"), more.stdout)
+        XCTAssertTrue(more.stdout.contains("epoch   3"), more.stdout)
+        let record = try String(contentsOf: run.appendingPathComponent("config.json"), encoding: .utf8)
+        XCTAssertTrue(record.contains("\"epochs\" : 3"), record)
     }
 
     func testResumeRefusesACheckpointOfAnotherDataset() throws {
@@ -84,14 +109,15 @@ final class DistributedTrainingTests: XCTestCase {
         let cards = root.appendingPathComponent("cards")
         XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "12", "--size", "64"]).status, 0)
         let labels = cards.appendingPathComponent("labels.csv")
+        let run = root.appendingPathComponent("run").path
         let args = ["train", "--data", labels.path, "--alpha", "0.25", "--input-size", "96", "--hidden", "8",
-                    "--batch-size", "4", "--checkpoint-dir", root.appendingPathComponent("ckpt").path]
+                    "--batch-size", "4", "--out", run]
         XCTAssertEqual(try BinaryRunner.run(args + ["--steps", "1"]).status, 0)
         // Move one label by a pixel: a different dataset as far as the checkpoint is concerned.
         var text = try String(contentsOf: labels, encoding: .utf8)
         text = text.replacingOccurrences(of: ",2\n", with: ",1\n", options: [], range: text.range(of: ",2\n"))
         try text.write(to: labels, atomically: true, encoding: .utf8)
-        let r = try BinaryRunner.run(args + ["--resume"])
+        let r = try BinaryRunner.run(["train", "--resume", run])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("different dataset"), r.stderr)
     }
@@ -103,10 +129,10 @@ final class SignalAndShardTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: root) }
         let cards = root.appendingPathComponent("cards")
         XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "24", "--size", "64"]).status, 0)
-        let checkpoints = root.appendingPathComponent("ckpt")
+        let run = root.appendingPathComponent("run"), checkpoints = run.appendingPathComponent("checkpoints")
         let args = ["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25", "--input-size", "96",
                     "--hidden", "8", "--batch-size", "4", "--micro-batch", "2", "--epochs", "200", "--workers", "1",
-                    "--checkpoint-dir", checkpoints.path]
+                    "--out", run.path]
         let process = Process()
         process.executableURL = BinaryRunner.binary
         process.arguments = args
@@ -131,7 +157,9 @@ final class SignalAndShardTests: XCTestCase {
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).contains { $0.hasPrefix(".tmp") },
                        "no temporary checkpoint file may be left behind")
         // The newest checkpoint is valid: a resumed run picks it up.
-        let resumed = try BinaryRunner.run(args.map { $0 == "200" ? "1" : $0 } + ["--resume", "--steps", "1"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("last/model.safetensors").path),
+                      "the stopped run's model is in last/")
+        let resumed = try BinaryRunner.run(["train", "--resume", run.path, "--steps", "1"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stdout.contains("resumed from"), resumed.stdout)
     }
@@ -143,7 +171,8 @@ final class SignalAndShardTests: XCTestCase {
         XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "20", "--size", "64"]).status, 0)
         let r = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--val-fraction", "0.2",
                                       "--alpha", "0.25", "--input-size", "96", "--hidden", "8", "--batch-size", "8",
-                                      "--micro-batch", "4", "--epochs", "3", "--workers", "1"])
+                                      "--micro-batch", "4", "--epochs", "3", "--workers", "1",
+                                      "--out", root.appendingPathComponent("run").path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let sent = r.stdout.split(separator: "\n").filter { $0.contains("image(s)") && $0.contains("to workers") }
         XCTAssertEqual(sent.count, 3, r.stdout)

@@ -1,5 +1,6 @@
 // `predict` and `evaluate` end to end: predictions come back in each image's own pixels as a CSV
-// that loads as labels, and evaluating the model against its own predictions gives zero error.
+// that loads as labels, evaluating the model against its own predictions gives zero error, a run
+// folder alone is evaluated on its held-out split, and its training images draw a warning.
 import Data
 import Foundation
 import XCTest
@@ -8,7 +9,7 @@ final class EvaluateCommandTests: XCTestCase {
     func testPredictRoundTripsAsLabelsAndEvaluateReports() throws {
         let root = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let cards = root.appendingPathComponent("cards"), model = root.appendingPathComponent("model")
+        let cards = root.appendingPathComponent("cards"), model = root.appendingPathComponent("run")
         XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "12", "--size", "80"]).status, 0)
         let train = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
                                           "--input-size", "96", "--hidden", "8", "--epochs", "1", "--batch-size", "4",
@@ -77,5 +78,16 @@ final class EvaluateCommandTests: XCTestCase {
                                          "--normalize", "pair:1,3"])
         XCTAssertEqual(real.status, 0, real.stderr)
         XCTAssertTrue(real.stdout.contains("distance of keypoints 1 and 3") && real.stdout.contains("bottom_left"), real.stdout)
+        // labels.csv holds the run's training images: the figures are said not to be held out.
+        XCTAssertTrue(real.stderr.contains("were trained on by this run") && real.stderr.contains("not held-out"), real.stderr)
+
+        // The run folder alone: its best model on exactly the images it held out.
+        let heldOut = try BinaryRunner.run(["evaluate", "--model", model.path])
+        XCTAssertEqual(heldOut.status, 0, heldOut.stderr)
+        XCTAssertFalse(heldOut.stderr.contains("trained on"), heldOut.stderr)
+        let split = try String(contentsOf: model.appendingPathComponent("split/val.csv"), encoding: .utf8)
+        let valCount = split.split(separator: "\n").count - 1
+        XCTAssertTrue(heldOut.stdout.contains("\(valCount) images from \(model.path)/split/val.csv (model \(model.path)/best, "
+                                              + "on the run's held-out split)"), heldOut.stdout)
     }
 }

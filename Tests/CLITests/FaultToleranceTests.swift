@@ -67,7 +67,7 @@ final class FaultToleranceTests: XCTestCase {
     }
 
     private func weights(_ out: String) throws -> Foundation.Data {
-        try Foundation.Data(contentsOf: root.appendingPathComponent(out).appendingPathComponent("model.safetensors"))
+        try Foundation.Data(contentsOf: root.appendingPathComponent(out).appendingPathComponent("last/model.safetensors"))
     }
 
     private func reference() throws -> Foundation.Data {
@@ -103,9 +103,8 @@ final class FaultToleranceTests: XCTestCase {
     func testCoordinatorKilledAndResumedWhileWorkersReconnectByThemselves() throws {
         let expected = try reference()
         let endpoint = "tcp://127.0.0.1:\(port())"
-        let checkpoints = root.appendingPathComponent("ckpt").path
-        let args = ["coordinator", "--bind", endpoint, "--min-workers", "2", "--checkpoint-dir", checkpoints,
-                    "--checkpoint-every", "1"] + flags("crashed")
+        let run = root.appendingPathComponent("crashed").path, checkpoints = run + "/checkpoints"
+        let args = ["coordinator", "--bind", endpoint, "--min-workers", "2", "--checkpoint-every", "1"] + flags("crashed")
         let first = try Background(args, log: root.appendingPathComponent("coordinator-1.log"))
         let w1 = try worker("w1", endpoint), w2 = try worker("w2", endpoint)
         XCTAssertTrue(first.wait(for: "step 3/"), first.output)
@@ -115,7 +114,9 @@ final class FaultToleranceTests: XCTestCase {
         let newest = URL(fileURLWithPath: checkpoints).appendingPathComponent(names.last!)
         let bytes = try Foundation.Data(contentsOf: newest)
         try bytes.prefix(bytes.count / 2).write(to: newest)
-        let second = try Background(args + ["--resume"], log: root.appendingPathComponent("coordinator-2.log"))
+        // Restarted from the run folder alone (the cadence of checkpoints is recorded too).
+        let second = try Background(["coordinator", "--bind", endpoint, "--min-workers", "2", "--resume", run],
+                                    log: root.appendingPathComponent("coordinator-2.log"))
         XCTAssertEqual(second.finish(), 0, second.output)
         XCTAssertTrue(second.output.contains("skipping damaged checkpoint"), second.output)
         XCTAssertTrue(second.output.contains("resumed from"), second.output)

@@ -57,8 +57,8 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(coordinator.finish(), 0, coordinator.output)
         XCTAssertEqual(worker.finish(timeout: 20), 0, worker.output)
         XCTAssertTrue(coordinator.output.contains("dropped"), coordinator.output)
-        XCTAssertEqual(try Foundation.Data(contentsOf: root.appendingPathComponent("attacked/model.safetensors")),
-                       try Foundation.Data(contentsOf: root.appendingPathComponent("reference/model.safetensors")),
+        XCTAssertEqual(try Foundation.Data(contentsOf: root.appendingPathComponent("attacked/last/model.safetensors")),
+                       try Foundation.Data(contentsOf: root.appendingPathComponent("reference/last/model.safetensors")),
                        "hostile messages changed the weights")
     }
 }

@@ -36,7 +36,7 @@ final class ImportWeightsCommandTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("backbone weights and BN statistics from"), r.stdout)
         XCTAssertTrue(r.stdout.contains("alpha 0.25"), r.stdout)
 
-        let before = try tensors(backbone), after = try tensors(model)
+        let before = try tensors(backbone), after = try tensors(model.appendingPathComponent("last"))
         XCTAssertEqual(before.count, 27 * 5)
         for (name, t) in before { XCTAssertEqual(after[name], t, name) }
         XCTAssertNotNil(after["head.out.weight"])

@@ -43,7 +43,7 @@ final class NetworkNamespaceTests: XCTestCase {
 
         let bin = BinaryRunner.binary.path
         // Without keys, binding beyond loopback is refused with the way out.
-        let open = try sh("cd \(root.path) && ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 --data cards/labels.csv")
+        let open = try sh("cd \(root.path) && ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 --data cards/labels.csv --out run-open")
         XCTAssertEqual(open.status, 64, open.stderr)
         XCTAssertTrue(open.stderr.contains("keypoints keygen") && open.stderr.contains("--insecure"), open.stderr)
 
@@ -70,7 +70,7 @@ final class NetworkNamespaceTests: XCTestCase {
 
         let r = try sh("cd \(root.path) && OMP_WAIT_POLICY=passive ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 "
                        + "--curve-secret \(keys.path)/coordinator.key --authorized-keys \(admitted.path) "
-                       + "--data cards/labels.csv --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 3")
+                       + "--data cards/labels.csv --out run --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 3")
         let workerText = String(decoding: workerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         worker.waitUntilExit()
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)

@@ -16,11 +16,98 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("epoch   2"), r.stdout)
         XCTAssertTrue(r.stdout.contains("final validation: loss"), r.stdout)
         XCTAssertTrue(r.stdout.contains("mean-shape baseline"), r.stdout)
-        let manifest = try String(contentsOf: out.appendingPathComponent("model.json"), encoding: .utf8)
+        let manifest = try String(contentsOf: out.appendingPathComponent("last/model.json"), encoding: .utf8)
         XCTAssertTrue(manifest.contains("\"inputSize\" : 96"), manifest)
         XCTAssertTrue(manifest.contains("top_left"), manifest)
-        let weights = try Data(contentsOf: out.appendingPathComponent("model.safetensors"))
+        let weights = try Data(contentsOf: out.appendingPathComponent("last/model.safetensors"))
         XCTAssertGreaterThan(weights.count, 100_000)
+    }
+
+    /// The run folder holds everything: both models, checkpoints, the metrics log (one line per
+    /// step and per epoch end), the curves, the record and the exact split. A fresh run into it is
+    /// refused unless --overwrite; a folder of other files is refused always.
+    func testRunFolderHoldsEverythingAndIsNotReusedByAccident() throws {
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cards = dir.appendingPathComponent("cards"), run = dir.appendingPathComponent("run")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "20", "--size", "64"]).status, 0)
+        let args = ["train", "--data", cards.appendingPathComponent("labels.csv").path, "--val-fraction", "0.25", "--alpha", "0.25",
+                    "--input-size", "96", "--hidden", "8", "--epochs", "2", "--batch-size", "8", "--out", run.path]
+        let r = try BinaryRunner.run(args)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let fm = FileManager.default
+        for path in ["config.json", "split/train.csv", "split/val.csv", "split/dataset.json", "best/model.json",
+                     "last/model.safetensors", "metrics.jsonl", "curves.svg"] {
+            XCTAssertTrue(fm.fileExists(atPath: run.appendingPathComponent(path).path), "the run folder lacks \(path)")
+        }
+        XCTAssertFalse(try fm.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path).isEmpty)
+        // The split: every labelled image exactly once, on one side.
+        func images(_ file: String) throws -> [String] {
+            try String(contentsOf: run.appendingPathComponent(file), encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { String($0.split(separator: ",")[0]) }
+        }
+        let train = try images("split/train.csv"), val = try images("split/val.csv")
+        XCTAssertEqual(Set(train).intersection(val), [])
+        XCTAssertEqual(train.count + val.count, 20)
+        XCTAssertTrue(r.stdout.contains("\(train.count) train / \(val.count) val images"), r.stdout)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json")))
+                                   as? [String: Any])
+        XCTAssertEqual(record["tool"] as? String, "keypoints 0.2.0")
+        XCTAssertNotNil(record["fingerprint"] as? String)
+        XCTAssertTrue((record["arguments"] as? [String])?.contains(cards.appendingPathComponent("labels.csv").path) ?? false,
+                      "the data path is recorded absolute: \(record)")
+        let steps = 2 * ((train.count + 7) / 8)
+        let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.filter { !$0.contains("epoch_end") }.count, steps)
+        XCTAssertEqual(lines.filter { $0.contains("epoch_end") }.count, 2)
+
+        let again = try BinaryRunner.run(args)
+        XCTAssertEqual(again.status, 1, again.stdout + again.stderr)
+        XCTAssertTrue(again.stderr.contains("already holds a run") && again.stderr.contains("--resume"), again.stderr)
+        let overwritten = try BinaryRunner.run(args + ["--overwrite", "--steps", "1"])
+        XCTAssertEqual(overwritten.status, 0, overwritten.stdout + overwritten.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: run.appendingPathComponent("best").path), "--overwrite left the old best/")
+        let other = dir.appendingPathComponent("other")
+        try fm.createDirectory(at: other, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: other.appendingPathComponent("notes.txt"))
+        let refused = try BinaryRunner.run(Array(args.dropLast()) + [other.path, "--overwrite"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("holds no keypoints run"), refused.stderr)
+        XCTAssertTrue(fm.fileExists(atPath: other.appendingPathComponent("notes.txt").path))
+    }
+
+    /// Stopped after one epoch and resumed: best/ is replaced only by a better epoch, the history
+    /// (curves) goes on, and the metrics log holds each step once.
+    func testResumeKeepsBestHistoryAndMetricsWithoutDuplicates() throws {
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cards = dir.appendingPathComponent("cards"), run = dir.appendingPathComponent("run")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "16", "--size", "64"]).status, 0)
+        let args = ["train", "--data", cards.appendingPathComponent("labels.csv").path, "--val-fraction", "0.25", "--alpha", "0.25",
+                    "--input-size", "96", "--hidden", "8", "--epochs", "3", "--batch-size", "4", "--lr", "0.01",
+                    "--checkpoint-every", "1", "--out", run.path]
+        let straight = dir.appendingPathComponent("straight")
+        XCTAssertEqual(try BinaryRunner.run(Array(args.dropLast()) + [straight.path]).status, 0)
+        // Stop one step into epoch 2 (the newest checkpoint is mid-epoch), then resume.
+        let first = try BinaryRunner.run(args + ["--steps", "4"])
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        let second = try BinaryRunner.run(["train", "--resume", run.path])
+        XCTAssertEqual(second.status, 0, second.stdout + second.stderr)
+        func text(_ r: URL, _ file: String) throws -> String { try String(contentsOf: r.appendingPathComponent(file), encoding: .utf8) }
+        func withoutTimes(_ log: String) -> [String] {
+            log.split(separator: "\n").map { line in
+                String(line).replacingOccurrences(of: #""(images_per_s|step_s|compute_s|transfer_s|update_s)":[^,}]*"#,
+                                                  with: "", options: .regularExpression)
+            }
+        }
+        XCTAssertEqual(withoutTimes(try text(run, "metrics.jsonl")), withoutTimes(try text(straight, "metrics.jsonl")),
+                       "the resumed run's metrics log differs from the uninterrupted one's")
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("best/model.safetensors")),
+                       try Data(contentsOf: straight.appendingPathComponent("best/model.safetensors")), "best/ differs")
+        XCTAssertEqual(try text(run, "best/model.json"), try text(straight, "best/model.json"))
+        XCTAssertEqual(try text(run, "curves.svg"), try text(straight, "curves.svg"), "the curves differ")
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("last/model.safetensors")),
+                       try Data(contentsOf: straight.appendingPathComponent("last/model.safetensors")))
     }
 
     func testUnsupportedAlphaIsAClearUsageError() throws {

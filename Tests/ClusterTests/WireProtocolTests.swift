@@ -1,5 +1,6 @@
 // The wire format: round trips, checksums, and clean rejection of anything malformed.
 import Cluster
+import Model
 import Foundation
 import XCTest
 

@@ -1,5 +1,5 @@
-// Tests of the generated card dataset: determinism and labels that sit on the card's corners.
-import Data
+// Tests of the generated test quads: determinism and labels that sit on the quad's corners.
+import TestSupport
 import XCTest
 
 final class SyntheticQuadsTests: XCTestCase {

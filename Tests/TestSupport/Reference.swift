@@ -86,11 +86,6 @@ public enum Reference {
                 mean, variance)
     }
 
-    /// Keras' running-statistics update: momentum * running + (1 - momentum) * batch.
-    public static func runningAverage(_ running: [Float], _ batch: [Float], momentum: Float) -> [Float] {
-        zip(running, batch).map { Float(Double(momentum) * Double($0) + (1 - Double(momentum)) * Double($1)) }
-    }
-
     /// max(x, 0).
     public static func relu(_ x: [Float]) -> [Float] { x.map { max($0, 0) } }
 

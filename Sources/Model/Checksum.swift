@@ -1,4 +1,4 @@
-// CRC-32 (IEEE 802.3, the zlib/PNG polynomial) for bulk frames on the wire.
+// CRC-32 (IEEE 802.3, the zlib/PNG polynomial): bulk frames on the wire and checkpoint bodies.
 
 /// CRC-32 of `count` bytes at `bytes`, slicing-by-4 over a table built once.
 public func crc32(_ bytes: UnsafeRawPointer, count: Int) -> UInt32 {

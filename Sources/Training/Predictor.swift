@@ -4,15 +4,15 @@ import Data
 import Foundation
 import Model
 
-struct Predictor {
-    let network: KeypointNetwork
+public struct Predictor {
+    public let network: KeypointNetwork
     /// What runs: the network with BN folded into its convolutions (same predictions, faster).
-    let folded: FoldedNetwork
-    let resize: ResizeMode
-    let names: [String]
+    public let folded: FoldedNetwork
+    public let resize: ResizeMode
+    public let names: [String]
 
     /// Loads a saved model folder; the resize mode it was trained with comes from its manifest.
-    init(model path: String) throws {
+    public init(model path: String) throws {
         let url = URL(fileURLWithPath: path)
         network = try SavedModel.load(from: url)
         folded = try FoldedNetwork(network)
@@ -23,7 +23,7 @@ struct Predictor {
 
     /// Flip test-time augmentation: the average of the predictions on each image and on its mirror
     /// image (mirrored back, with the left/right `flipPairs` swapped back).
-    func predictWithFlip(_ images: [RGBImage], flipPairs: [[Int]], batch: Int = 32) throws -> [[Float]] {
+    public func predictWithFlip(_ images: [RGBImage], flipPairs: [[Int]], batch: Int = 32) throws -> [[Float]] {
         let plain = try predict(images, batch: batch)
         let mirrored = try predict(images.map { $0.mirrored() }, batch: batch)
         return images.indices.map { i in
@@ -33,7 +33,7 @@ struct Predictor {
     }
 
     /// Keypoints [2K] in pixels of each original image, `batch` images per forward pass.
-    func predict(_ images: [RGBImage], batch: Int = 32) throws -> [[Float]] {
+    public func predict(_ images: [RGBImage], batch: Int = 32) throws -> [[Float]] {
         let size = network.config.backbone.inputSize, k = names.count
         let renderer = SampleRenderer(size: size, resize: resize, description: DatasetDescription(keypointNames: names))
         var out: [[Float]] = []

@@ -1,6 +1,6 @@
 // Checkpoints on their own: round trip of every piece of state, and a write that fails for lack
 // of space leaves the previous checkpoint intact and no temporary file behind.
-import Cluster
+import Training
 import Data
 import Foundation
 import Model

@@ -2,17 +2,9 @@
 // epoch, as a self-contained SVG (opens in any browser).
 import Foundation
 
-struct EpochRecord {
-    var epoch: Int
-    var trainLoss: Double
-    var validationLoss: Double
-    var nme: Double
-    var pck10: Double
-}
-
-enum LearningCurves {
+public enum LearningCurves {
     /// Two panels side by side: losses (log scale) and NME / PCK@0.1 against epoch.
-    static func svg(_ history: [EpochRecord], title: String) -> String {
+    public static func svg(_ history: [EpochSummary], title: String) -> String {
         let w = 420.0, h = 260.0, margin = 44.0
         func panel(_ x0: Double, _ name: String, _ series: [(String, String, [Double])], log: Bool,
                    range: (Double, Double)? = nil) -> String {
@@ -38,8 +30,8 @@ enum LearningCurves {
         }
         let losses = panel(0, "loss" + " (log scale)", [("train loss", "#1f77b4", history.map(\.trainLoss)),
                                                         ("validation loss", "#d62728", history.map(\.validationLoss))], log: true)
-        let accuracy = panel(w, "validation accuracy", [("NME", "#2ca02c", history.map(\.nme)),
-                                                        ("PCK@0.1", "#9467bd", history.map(\.pck10))], log: false, range: (0, 1))
+        let accuracy = panel(w, "validation accuracy", [("NME", "#2ca02c", history.map(\.metrics.nme)),
+                                                        ("PCK@0.1", "#9467bd", history.map(\.metrics.pck10))], log: false, range: (0, 1))
         return """
         <svg xmlns='http://www.w3.org/2000/svg' width='\(Int(2 * w))' height='\(Int(h + 20))'>
         <rect width='100%' height='100%' fill='white'/>

@@ -1,6 +1,8 @@
-// A generated keypoint dataset: images of a coloured quadrilateral (a "card") on a textured
-// background, labelled with its 4 corners. Used by the demo and tests; deterministic from a seed.
+// Test data: images of a coloured quadrilateral on a textured background, labelled with its 4
+// corners, deterministic from a seed (the product's own generated set is Data's SyntheticCards).
 import Compute
+import Data
+import Model
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,12 +18,12 @@ public struct KeypointSample: Sendable {
     /// [K]: 0 not labelled, 1 labelled but occluded, 2 visible (COCO convention).
     public var visibility: [UInt8]
 
-    /// Network input: [3, H, W] plain, each value pixel / 127.5 - 1 (MobileNet's [-1, 1] scaling).
+    /// Network input: [3, H, W] plain, each pixel normalised as the network expects (``InputNormalization``).
     public func normalizedCHW() -> [Float] {
         let plane = width * height
         var out = [Float](repeating: 0, count: 3 * plane)
         for i in 0..<plane {
-            for c in 0..<3 { out[c * plane + i] = Float(rgb[3 * i + c]) / 127.5 - 1 }
+            for c in 0..<3 { out[c * plane + i] = InputNormalization.input(fromPixel: Float(rgb[3 * i + c])) }
         }
         return out
     }

@@ -1,0 +1,177 @@
+// What `train` and `coordinator` do before the first step: read the data, resolve the run's
+// configuration (from the flags for a new run, from the run folder on --resume), build the
+// network, prepare the run folder, and wire the engine with its observers.
+import ArgumentParser
+import Compute
+import Data
+import Foundation
+import Model
+import Training
+
+final class RunSetup {
+    let options: TrainingSetupOptions
+    let run: RunFolder
+    let train: KeypointDataset
+    let validation: KeypointDataset
+    let config: RunConfig
+    let fingerprint: String
+    let trainer: Trainer
+    let plan: StepPlan
+    /// The history restored from the checkpoint (empty for a new run).
+    let history: RunHistory
+    private let started = Date()
+
+    /// - Parameter command: the subcommand (`train`, `coordinator`) whose flags these are.
+    init(_ given: TrainingSetupOptions, command: String) throws {
+        let tail = RunArguments.tail(after: command)
+        var options = given
+        var recorded: RunRecord?
+        if let resume = given.location.resume {
+            run = try RunFolder.existing(at: URL(fileURLWithPath: resume))
+            let record = try run.record()
+            options = try RecordedSetup.parse(record.arguments + tail).setup
+            recorded = record
+        } else {
+            run = try RunFolder.fresh(at: URL(fileURLWithPath: given.location.out!), overwrite: given.location.overwrite)
+        }
+        self.options = options
+        Engine.setThreads(options.compute.threads)
+        let labels: LabelSet
+        (train, validation, labels) = try Self.loadDatasets(options)
+        fingerprint = try DatasetFingerprint.compute(labels, descriptionFile: options.dataOptions.describe)
+        let flagged = try Self.runConfig(options, train: train)
+        if let recorded {
+            let original = try RecordedSetup.parse(recorded.arguments + ["--resume", run.url.path]).setup
+            config = try ResumeCheck.resolve(recorded: recorded.config, given: flagged,
+                                             recordedData: RunArguments.dataSource(original), givenData: RunArguments.dataSource(options),
+                                             log: { print($0) })
+            if config != recorded.config {
+                var record = recorded
+                record.config = config
+                try run.write(record)
+            }
+        } else {
+            config = flagged
+        }
+        plan = StepPlan(samples: train.count, config: config)
+        let network = try KeypointNetwork(config.model)
+        trainer = Trainer(network: network, config: config.training)
+        var history = RunHistory()
+        if recorded != nil, let contents = Checkpoint.newestValid(in: run.checkpoints, log: { print($0) }) {
+            try Checkpoint.restore(contents, into: trainer, config: config, fingerprint: fingerprint)
+            history = contents.history
+            print("resumed from \(contents.url.path) at step \(contents.step)")
+        } else {
+            if recorded != nil { print("no checkpoint in \(run.checkpoints.path) yet: starting from the beginning") }
+            try Self.initialise(network, options, seed: config.training.seed)
+        }
+        self.history = history
+        if recorded == nil {
+            try run.writeSplit(train: train, validation: validation)
+            try run.write(RunRecord(tool: "keypoints \(Keypoints.configuration.version)", commandLine: CommandLine.arguments,
+                                    arguments: RunArguments.recorded(tail), config: config, fingerprint: fingerprint,
+                                    trainImages: train.count, validationImages: validation.count))
+        }
+        print("training MobileNetV1 alpha \(config.model.backbone.alpha) at \(config.model.backbone.inputSize)px, "
+              + "K=\(config.model.keypoints), \(network.store.layout.parameterCount) parameters, \(train.count) train / "
+              + "\(validation.count) val images, batch \(config.training.batchSize) in micro-batches of \(config.microBatch), "
+              + "\(plan.totalSteps(epochs: config.training.epochs)) steps; run folder \(run.url.path)")
+    }
+
+    /// The run's configuration as the flags give it.
+    private static func runConfig(_ options: TrainingSetupOptions, train: KeypointDataset) throws -> RunConfig {
+        let names = train.description.keypointNames
+        let model = try options.model.config(keypoints: names.count, names: names)
+        let training = try options.training.config(inputSize: model.backbone.inputSize, samples: train.count)
+        let augmentation = options.augment.config
+        try augmentation.validate(for: train.description, labels: options.dataOptions.data ?? train.labels.sourceFile)
+        // Imported BN statistics are kept: new batches fold in at momentum 0.99 from the first update.
+        return RunConfig(model: model, training: training, description: train.description, resize: options.dataOptions.resize,
+                         augmentation: augmentation, microBatch: options.microBatch.microBatch,
+                         statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior)
+    }
+
+    /// Fresh weights: the initialiser, then the `--init-from` backbone if any.
+    private static func initialise(_ network: KeypointNetwork, _ options: TrainingSetupOptions, seed: UInt64) throws {
+        options.model.initializer.initialise(network.store, seed: seed)
+        guard let from = options.model.initFrom else { return }
+        let manifest = try SavedModel.loadBackbone(into: network, from: URL(fileURLWithPath: from))
+        let origin = manifest.training["file"].map { " (\($0))" } ?? ""
+        print("backbone weights and BN statistics from \(from)\(origin); head initialised fresh (\(options.model.initializer))")
+        if options.training.freezeBackboneEpochs == 0 {
+            print("note: the backbone is fine-tuned from the first step; --freeze-backbone-epochs N trains the head alone first")
+        }
+    }
+
+    /// Reads and checks the labels and images; bad input stops here, before any training.
+    /// Returns the training and validation sets, and the `--data` labels (before any split).
+    private static func loadDatasets(_ options: TrainingSetupOptions) throws -> (KeypointDataset, KeypointDataset, LabelSet) {
+        let d = options.dataOptions
+        let data = d.data!
+        let all = try KeypointDataset.load(labels: data, description: d.describe, skipBad: d.skipBad)
+        report(all.skipped)
+        if let val = d.val {
+            let validation = try KeypointDataset.load(labels: val, description: d.describe, skipBad: d.skipBad)
+            report(validation.skipped)
+            try LabelReader.checkCompatible(all.labels, validation.labels)
+            return (all, validation, all.labels)
+        }
+        let (trainRecords, valRecords) = DatasetSplit.split(all.labels, validationFraction: d.valFraction, seed: options.training.seed)
+        let position = Dictionary(all.labels.records.enumerated().map { ($1.imagePath, $0) }, uniquingKeysWith: { a, _ in a })
+        let trainIdx = trainRecords.compactMap { position[$0.imagePath] }, valIdx = valRecords.compactMap { position[$0.imagePath] }
+        guard !trainIdx.isEmpty, !valIdx.isEmpty else {
+            throw DataError(data, "\(all.count) samples cannot be split into training and validation "
+                + "with --val-fraction \(d.valFraction); add samples or pass --val")
+        }
+        return (all.subset(trainIdx), all.subset(valIdx), all.labels)
+    }
+
+    private static func report(_ skipped: [DataError]) {
+        guard !skipped.isEmpty else { return }
+        print("skipped \(skipped.count) bad sample(s) (--skip-bad):")
+        for e in skipped.prefix(20) { print("  \(e.description)") }
+        if skipped.count > 20 { print("  ... and \(skipped.count - 20) more") }
+    }
+
+    /// The engine over `source`, with validation and the run folder's observers.
+    func engine(source: GradientSource, log: @escaping (String) -> Void = { print($0) }) throws -> TrainingEngine {
+        let check = Validation(validation: validation, training: train, config: config, threads: options.dataOptions.loaderThreads,
+                               log: log)
+        let engine = TrainingEngine(config: config, trainer: trainer, plan: plan, source: source, validation: check,
+                                    history: history, maxBadSteps: options.faults.maxBadSteps, log: log)
+        let last = min(engine.totalSteps, options.checkpoints.steps ?? engine.totalSteps)
+        let policy = CheckpointPolicy(directory: run.checkpoints, every: options.checkpoints.checkpointEvery,
+                                      keep: options.checkpoints.keep, fingerprint: fingerprint)
+        engine.observers = [
+            ProgressLog(every: options.logEvery, firstStep: trainer.step, last: last, print: log),
+            try MetricsLog(url: run.metrics, resumedAt: history.epochs.isEmpty && trainer.step == 0 ? nil : trainer.step),
+            BestModel(folder: run.best, log: log),
+            CurvesFile(url: run.curves),
+            Checkpointer(policy: policy, log: log),
+        ]
+        engine.stopRequested = { StopRequest.shared.isRequested }
+        return engine
+    }
+
+    /// The step the run stops at (`--steps`, or the end of the last epoch).
+    var lastStep: Int? { options.checkpoints.steps }
+
+    /// After the engine: the final validation and the last model (finished), or the last model and
+    /// exit code 130 (stopped on a signal).
+    func finish(_ engine: TrainingEngine, _ end: RunEnd) throws {
+        let facts = ["steps": "\(trainer.step)", "resize": config.resize.rawValue]
+        guard end == .finished else {
+            try SavedModel.save(trainer.network, to: run.last, training: facts)
+            print("saved the model at step \(trainer.step) to \(run.last.path)")
+            throw ExitCode(130)
+        }
+        let size = config.model.backbone.inputSize
+        let (loss, metrics) = try engine.validation!.evaluate(trainer.network)
+        print("final validation: loss \(loss), \(metrics.summary) (pixels of the \(size)x\(size) network input)")
+        print("mean-shape baseline (predict the average training keypoints): \(engine.validation!.meanShapeBaseline().summary)")
+        print(String(format: "trained %d steps in %.1f s", trainer.step, Date().timeIntervalSince(started)))
+        try SavedModel.save(trainer.network, to: run.last, training: facts.merging([
+            "val_loss": "\(loss)", "val_nme": "\(metrics.nme)"]) { a, _ in a })
+        print("saved model to \(run.last.path)" + (engine.history.bestEpoch.map { "; best (epoch \($0)) in \(run.best.path)" } ?? ""))
+    }
+}

@@ -1,0 +1,60 @@
+// The flags `train` and `coordinator` share: where the run folder is, and everything that shapes
+// the run (data, model, optimizer, augmentation, micro-batches, checkpoints, faults).
+import ArgumentParser
+import Foundation
+
+struct TrainingSetupOptions: ParsableArguments {
+    @OptionGroup var location: RunLocationOptions
+    @OptionGroup var compute: ComputeOptions
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var augment: AugmentOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var training: TrainingOptions
+    @OptionGroup var microBatch: MicroBatchOptions
+    @OptionGroup var checkpoints: CheckpointOptions
+    @OptionGroup var faults: FaultOptions
+    @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
+    var logEvery: Int = 10
+
+    func validate() throws {
+        if location.resume == nil {
+            guard location.out != nil else {
+                throw ValidationError("--out RUN is needed: the run folder that will hold the models, checkpoints, "
+                                      + "metrics and split (or --resume RUN to continue one)")
+            }
+            guard dataOptions.data != nil else { throw ValidationError("--data is needed (or --resume RUN to continue a run)") }
+        }
+        guard logEvery >= 0 else { throw ValidationError("--log-every must be 0 or more") }
+    }
+}
+
+/// Where the run lives, and whether it starts, continues or replaces one.
+struct RunLocationOptions: ParsableArguments {
+    @Option(help: "The run folder: last/ and best/ models, checkpoints/, metrics.jsonl, curves.svg, config.json, split/.")
+    var out: String?
+    @Option(help: "Continue the run in this folder from its newest valid checkpoint, with its recorded configuration.")
+    var resume: String?
+    @Flag(help: "Start afresh in an --out folder that holds a run, deleting that run's files first.")
+    var overwrite = false
+    @Option(name: .customLong("checkpoint-dir"), help: .hidden) var checkpointDir: String?
+    @Option(name: .customLong("metrics-log"), help: .hidden) var metricsLog: String?
+
+    func validate() throws {
+        if checkpointDir != nil {
+            throw ValidationError("--checkpoint-dir is gone: --out RUN holds the checkpoints (RUN/checkpoints), and "
+                                  + "--resume RUN continues the run")
+        }
+        if metricsLog != nil { throw ValidationError("--metrics-log is gone: the metrics log is RUN/metrics.jsonl of --out RUN") }
+        if resume != nil && out != nil {
+            throw ValidationError("--resume RUN continues in RUN: drop --out (or use --out alone for a new run)")
+        }
+        if resume != nil && overwrite { throw ValidationError("--overwrite starts a new run: it cannot go with --resume") }
+    }
+}
+
+/// The setup flags out of a whole command line (the command's other flags left aside): how a
+/// recorded command line is read back on resume.
+struct RecordedSetup: ParsableArguments {
+    @OptionGroup var setup: TrainingSetupOptions
+    @Argument(parsing: .allUnrecognized) var other: [String] = []
+}

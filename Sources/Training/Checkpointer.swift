@@ -1,0 +1,62 @@
+// Checkpoints as an observer of the engine: at every epoch end (after validation, so the history
+// and best score are in it), every N steps, and at the run's end, however it ends.
+import Foundation
+
+/// When and where checkpoints are written.
+public struct CheckpointPolicy: Sendable {
+    public var directory: URL
+    /// Every this many steps (0 = only at epoch ends and the end of training).
+    public var every: Int
+    /// How many of the newest checkpoints to keep.
+    public var keep: Int
+    /// The dataset fingerprint stored in each checkpoint; resuming on other data is refused.
+    public var fingerprint: String
+
+    public init(directory: URL, every: Int, keep: Int, fingerprint: String) {
+        self.directory = directory
+        self.every = every
+        self.keep = max(1, keep)
+        self.fingerprint = fingerprint
+    }
+}
+
+public final class Checkpointer: TrainingObserver {
+    public let policy: CheckpointPolicy
+    private let log: (String) -> Void
+    /// The step of the newest checkpoint written by this run (so the end does not write it twice).
+    private var written: Int?
+
+    public init(policy: CheckpointPolicy, log: @escaping (String) -> Void) {
+        self.policy = policy
+        self.log = log
+    }
+
+    public func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws {
+        // Epoch ends are written after validation (epochEnded); without validation, here.
+        let epochEnd = record.endsEpoch && engine.validation == nil
+        if epochEnd || (!record.endsEpoch && policy.every > 0 && record.stepsDone % policy.every == 0) {
+            try save(engine, why: "")
+        }
+    }
+
+    public func epochEnded(_ summary: EpochSummary, engine: TrainingEngine) throws { try save(engine, why: "") }
+
+    public func runEnded(_ end: RunEnd, engine: TrainingEngine) throws {
+        guard written != engine.trainer.step else { return }
+        switch end {
+        case .finished: try save(engine, why: "")
+        case .stopped: try save(engine, why: "stopping on signal; ")
+        case .gaveUp: try save(engine, why: "the last good weights; ")
+        }
+    }
+
+    /// Writes a checkpoint of the engine's state now; returns its path.
+    @discardableResult
+    public func save(_ engine: TrainingEngine, why: String) throws -> String {
+        let path = try Checkpoint.write(trainer: engine.trainer, config: engine.config, fingerprint: policy.fingerprint,
+                                        history: engine.history, to: policy.directory, keep: policy.keep)
+        written = engine.trainer.step
+        log("\(why)checkpoint: \(path)")
+        return path
+    }
+}

@@ -1,0 +1,37 @@
+// Everything that fixes a run's maths: the model, the optimizer settings, the data conventions and
+// the micro-batch size. Sent to every worker in the welcome message and stored in every checkpoint.
+import Compute
+import Data
+import Foundation
+import Model
+
+public struct RunConfig: Codable, Sendable, Equatable {
+    public var model: ModelConfig
+    public var training: TrainingConfig
+    public var description: DatasetDescription
+    public var resize: ResizeMode
+    public var augmentation: AugmentationConfig
+    /// Samples per micro-batch: the unit of work. A step's global batch (`training.batchSize`) is
+    /// cut into micro-batches of this size, whatever the number of workers.
+    public var microBatch: Int
+    /// How many BN statistics updates the starting running statistics already stand for (see
+    /// ``BatchNormStatistics``): 0 for a fresh network, ``BatchNormStatistics/importedPrior`` when the
+    /// backbone came from `--init-from`.
+    public var statisticsPriorUpdates: Int
+
+    public init(model: ModelConfig, training: TrainingConfig, description: DatasetDescription,
+                resize: ResizeMode, augmentation: AugmentationConfig, microBatch: Int, statisticsPriorUpdates: Int = 0) {
+        self.model = model
+        self.training = training
+        self.description = description
+        self.resize = resize
+        self.augmentation = augmentation
+        self.microBatch = microBatch
+        self.statisticsPriorUpdates = statisticsPriorUpdates
+    }
+
+    /// The renderer every path uses to turn a decoded image into a network sample.
+    public var renderer: SampleRenderer {
+        SampleRenderer(size: model.backbone.inputSize, resize: resize, description: description)
+    }
+}

@@ -1,0 +1,27 @@
+// What hangs off the engine: progress, metrics, the best model, curves and checkpoints each observe
+// steps, epoch ends and the run's end, and none of them changes the maths.
+
+/// How a run ended.
+public enum RunEnd: Sendable, Equatable {
+    /// Every step up to the last one ran.
+    case finished
+    /// Stopped at a step boundary on request (SIGINT/SIGTERM).
+    case stopped
+    /// Too many non-finite steps in a row; the weights are the last good ones.
+    case gaveUp(String)
+}
+
+public protocol TrainingObserver: AnyObject {
+    /// After every step, applied or skipped, before its epoch's validation.
+    func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws
+    /// After an epoch's validation (the summary is already in `engine.history`).
+    func epochEnded(_ summary: EpochSummary, engine: TrainingEngine) throws
+    /// Once, when the run ends, whichever way.
+    func runEnded(_ end: RunEnd, engine: TrainingEngine) throws
+}
+
+extension TrainingObserver {
+    public func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws {}
+    public func epochEnded(_ summary: EpochSummary, engine: TrainingEngine) throws {}
+    public func runEnded(_ end: RunEnd, engine: TrainingEngine) throws {}
+}
