@@ -3,7 +3,8 @@
 # "HOST [WORKERS]", default one worker per core of that host). Every host needs the keypoints binary
 # at the same path (build it with scripts/setup.sh); workers need no copy of the dataset.
 #
-#   cluster/ssh-hostfile.sh HOSTFILE --data labels.csv --checkpoint-dir ckpt [other train options]
+#   cluster/ssh-hostfile.sh HOSTFILE --data labels.csv --out RUN [other train options]
+# Run the same command again after a stop: add --auto-resume (or use --resume RUN) to continue.
 set -euo pipefail
 hostfile=${1:?usage: ssh-hostfile.sh HOSTFILE [coordinator options]}
 shift

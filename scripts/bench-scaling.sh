@@ -14,7 +14,7 @@ steps=${STEPS:-12}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-median() { # median of a JSON field over steps > 2 of a metrics log
+median() { # median of a JSON field over steps > 2 of a run's metrics log
   python3 - "$1" "$2" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -25,10 +25,11 @@ PY
 run() { # name, extra flags...
   local name=$1; shift
   "$bin" train --data "$labels" --val-fraction 0.02 --alpha 1.0 --input-size 224 --batch-size 32 \
-    --steps "$steps" --log-every 0 --metrics-log "$tmp/$name.jsonl" "$@" > "$tmp/$name.log" 2>&1
-  echo "$name: $(median "$tmp/$name.jsonl" images_per_s) images/s (median step $(median "$tmp/$name.jsonl" step_s) s;" \
-       "compute $(median "$tmp/$name.jsonl" compute_s) s, transfer $(median "$tmp/$name.jsonl" transfer_s) s," \
-       "coordinator update $(median "$tmp/$name.jsonl" update_s) s)"
+    --steps "$steps" --log-every 0 --out "$tmp/$name" "$@" > "$tmp/$name.log" 2>&1
+  local log="$tmp/$name/metrics.jsonl"
+  echo "$name: $(median "$log" images_per_s) images/s (median step $(median "$log" step_s) s;" \
+       "compute $(median "$log" compute_s) s, transfer $(median "$log" transfer_s) s," \
+       "coordinator update $(median "$log" update_s) s)"
 }
 
 run "1 worker x 2 threads" --workers 1 --threads 2 --micro-batch 32

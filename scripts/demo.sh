@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on a built-in default: generate a keypoint dataset (cards in perspective
 # on cluttered backgrounds, 4 corners each), then train MobileNetV1 on it through a coordinator and
-# one worker process per core, with checkpoints, and print the validation metrics.
+# one worker process per core into the run folder runs/demo/run (models, checkpoints, metrics,
+# curves, split), and print the validation metrics. Run again, it continues that run (--auto-resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -15,4 +16,4 @@ if [ ! -f "$data/labels.csv" ]; then
 fi
 exec "$bin" train --data "$data/labels.csv" --workers "$workers" \
   --alpha 0.25 --input-size 128 --hidden 256 --epochs 15 --batch-size 32 --micro-batch 16 --lr 4e-3 \
-  --checkpoint-dir runs/demo/checkpoints --out runs/demo/model "$@"
+  --out runs/demo/run --auto-resume "$@"

@@ -17,14 +17,14 @@ trap cleanup EXIT
 "$bin" synth --out "$work/cards" --count 24 --size 64 --seed 2 > /dev/null
 flags=(--data "$work/cards/labels.csv" --val-fraction 0.2 --alpha 0.25 --input-size 96 --hidden 8
        --batch-size 6 --micro-batch 2 --epochs "$epochs" --lr 0.01 --seed 7 --log-every 20 --step-deadline 10)
-"$bin" train "${flags[@]}" --out "$work/reference" > "$work/reference.log" 2>&1
+"$bin" train "${flags[@]}" --out "$work/reference" > "$work/reference.log" 2>&1 || { tail -20 "$work/reference.log"; exit 1; }
 steps=$(grep -o "trained [0-9]* steps" "$work/reference.log" | grep -o "[0-9]*")
 
 port=$((20000 + RANDOM % 30000))
 endpoint=tcp://127.0.0.1:$port
-coordinator() {
-  "$bin" coordinator --bind "$endpoint" --min-workers 1 --checkpoint-dir "$work/ckpt" --checkpoint-every 1 --keep 5 \
-    "${flags[@]}" --out "$work/soaked" "$@" >> "$work/coordinator.log" 2>&1 &
+coordinator() { # the same command every time: --auto-resume continues the run folder once it exists
+  "$bin" coordinator --bind "$endpoint" --min-workers 1 --checkpoint-every 1 --keep 5 \
+    "${flags[@]}" --out "$work/soaked" --auto-resume >> "$work/coordinator.log" 2>&1 &
   cpid=$!
 }
 worker_loop() { # restarts its worker until the coordinator says training is over (exit 0)
@@ -46,15 +46,16 @@ while kill -0 "$cpid" 2>/dev/null; do
     kill -9 "$cpid" 2>/dev/null || true
     wait "$cpid" 2>/dev/null || true
     crashed=1
-    coordinator --resume
+    coordinator
   fi
 done
 wait "$cpid" && status=0 || status=$?
 touch "$work/stop"
 echo "soak: $steps steps, $kills worker kill(s), $crashed coordinator crash(es); coordinator exit $status"
 [ "$status" = 0 ] || { tail -20 "$work/coordinator.log"; exit 1; }
-"$bin" checkpoints "$work/ckpt" | sed 's/^/soak: /'
-if cmp -s "$work/reference/model.safetensors" "$work/soaked/model.safetensors"; then
+grep -q "resumed from" "$work/coordinator.log" || [ "$crashed" = 0 ] || { echo "soak: the restarted coordinator did not resume"; exit 1; }
+"$bin" checkpoints "$work/soaked" | sed 's/^/soak: /'
+if cmp -s "$work/reference/last/model.safetensors" "$work/soaked/last/model.safetensors"; then
   echo "soak: final weights equal the fault-free run's"
 else
   echo "soak: FINAL WEIGHTS DIFFER from the fault-free run"; exit 1

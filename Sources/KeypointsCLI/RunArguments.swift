@@ -9,7 +9,7 @@ enum RunArguments {
     /// Options (with a value) and flags that place the run or bound this one invocation rather
     /// than shape the run: never recorded (a resumed run goes on to its end unless given `--steps`).
     static let locationOptions: Set<String> = ["--out", "--resume", "--steps"]
-    static let locationFlags: Set<String> = ["--overwrite"]
+    static let locationFlags: Set<String> = ["--overwrite", "--auto-resume"]
 
     /// The arguments after the subcommand `command` in this process's command line.
     static func tail(after command: String) -> [String] {

@@ -26,13 +26,12 @@ final class RunSetup {
         let tail = RunArguments.tail(after: command)
         var options = given
         var recorded: RunRecord?
-        if let resume = given.location.resume {
-            run = try RunFolder.existing(at: URL(fileURLWithPath: resume))
-            let record = try run.record()
+        var existing: RunFolder?
+        if let resume = given.location.continuing {
+            existing = try RunFolder.existing(at: URL(fileURLWithPath: resume))
+            let record = try existing!.record()
             options = try RecordedSetup.parse(record.arguments + tail).setup
             recorded = record
-        } else {
-            run = try RunFolder.fresh(at: URL(fileURLWithPath: given.location.out!), overwrite: given.location.overwrite)
         }
         self.options = options
         Engine.setThreads(options.compute.threads)
@@ -40,6 +39,9 @@ final class RunSetup {
         (train, validation, labels) = try Self.loadDatasets(options)
         fingerprint = try DatasetFingerprint.compute(labels, descriptionFile: options.dataOptions.describe)
         let flagged = try Self.runConfig(options, train: train)
+        // A new run's folder is made once its data and flags have passed every check.
+        run = try existing ?? RunFolder.fresh(at: URL(fileURLWithPath: given.location.out ?? RunFolder.nextDefault().path),
+                                              overwrite: given.location.overwrite)
         if let recorded {
             let original = try RecordedSetup.parse(recorded.arguments + ["--resume", run.url.path]).setup
             config = try ResumeCheck.resolve(recorded: recorded.config, given: flagged,

@@ -2,6 +2,7 @@
 // the run (data, model, optimizer, augmentation, micro-batches, checkpoints, faults).
 import ArgumentParser
 import Foundation
+import Training
 
 struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var location: RunLocationOptions
@@ -18,10 +19,6 @@ struct TrainingSetupOptions: ParsableArguments {
 
     func validate() throws {
         if location.resume == nil {
-            guard location.out != nil else {
-                throw ValidationError("--out RUN is needed: the run folder that will hold the models, checkpoints, "
-                                      + "metrics and split (or --resume RUN to continue one)")
-            }
             guard dataOptions.data != nil else { throw ValidationError("--data is needed (or --resume RUN to continue a run)") }
         }
         guard logEvery >= 0 else { throw ValidationError("--log-every must be 0 or more") }
@@ -30,12 +27,15 @@ struct TrainingSetupOptions: ParsableArguments {
 
 /// Where the run lives, and whether it starts, continues or replaces one.
 struct RunLocationOptions: ParsableArguments {
-    @Option(help: "The run folder: last/ and best/ models, checkpoints/, metrics.jsonl, curves.svg, config.json, split/.")
+    @Option(help: "The run folder: last/ and best/ models, checkpoints/, metrics.jsonl, curves.svg, config.json, split/ (default: runs/train, or runs/train2, runs/train3, ... if taken).")
     var out: String?
     @Option(help: "Continue the run in this folder from its newest valid checkpoint, with its recorded configuration.")
     var resume: String?
     @Flag(help: "Start afresh in an --out folder that holds a run, deleting that run's files first.")
     var overwrite = false
+    @Flag(name: .customLong("auto-resume"),
+          help: "With --out RUN: continue the run in RUN if it holds one, else start it (for launchers that restart jobs).")
+    var autoResume = false
     @Option(name: .customLong("checkpoint-dir"), help: .hidden) var checkpointDir: String?
     @Option(name: .customLong("metrics-log"), help: .hidden) var metricsLog: String?
 
@@ -49,6 +49,16 @@ struct RunLocationOptions: ParsableArguments {
             throw ValidationError("--resume RUN continues in RUN: drop --out (or use --out alone for a new run)")
         }
         if resume != nil && overwrite { throw ValidationError("--overwrite starts a new run: it cannot go with --resume") }
+        if autoResume && (out == nil || overwrite) {
+            throw ValidationError("--auto-resume needs --out RUN (and no --overwrite): it continues RUN or starts it")
+        }
+    }
+
+    /// The run to continue: `--resume RUN`, or with `--auto-resume` the `--out` folder once it holds a run.
+    var continuing: String? {
+        if let resume { return resume }
+        guard autoResume, let out, RunFolder.holdsRun(URL(fileURLWithPath: out)) else { return nil }
+        return out
     }
 }
 

@@ -12,6 +12,18 @@ public enum Checkpoint {
     /// 2: the run history in the metadata, BN statistics prior in the configuration.
     static let version = 2
 
+    /// The history may hold a diverged epoch's infinite or NaN loss: written as "inf", "-inf", "nan".
+    private static var historyEncoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+    private static var historyDecoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
     /// The file name of the checkpoint taken after `step` steps.
     public static func fileName(step: Int) -> String { String(format: "\(prefix)%09d.safetensors", step) }
 
@@ -37,7 +49,7 @@ public enum Checkpoint {
         let crc = body.withUnsafeBytes { crc32($0.baseAddress!, count: body.count) }
         let configJSON = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         let stepsJSON = String(decoding: try JSONEncoder().encode(optimizer.steps), as: UTF8.self)
-        let historyJSON = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
+        let historyJSON = String(decoding: try historyEncoder.encode(history), as: UTF8.self)
         let metadata = ["format": "keypoints-checkpoint", "version": "\(version)", "step": "\(trainer.step)",
                         "optimizer_steps": stepsJSON, "config": configJSON, "fingerprint": fingerprint,
                         "history": historyJSON, "crc32": String(crc, radix: 16)]
@@ -120,7 +132,7 @@ public enum Checkpoint {
               let stepsText = meta["optimizer_steps"],
               let steps = try? JSONDecoder().decode([Int].self, from: Foundation.Data(stepsText.utf8)),
               let historyText = meta["history"],
-              let history = try? JSONDecoder().decode(RunHistory.self, from: Foundation.Data(historyText.utf8)) else {
+              let history = try? historyDecoder.decode(RunHistory.self, from: Foundation.Data(historyText.utf8)) else {
             throw TrainingError("\(url.path): metadata incomplete")
         }
         return Contents(url: url, step: step, config: config, fingerprint: meta["fingerprint"] ?? "",

@@ -23,8 +23,8 @@ public struct CheckpointPolicy: Sendable {
 public final class Checkpointer: TrainingObserver {
     public let policy: CheckpointPolicy
     private let log: (String) -> Void
-    /// The step of the newest checkpoint written by this run (so the end does not write it twice).
-    private var written: Int?
+    /// The newest checkpoint written by this run and its step (so the end does not write it twice).
+    private var written: (step: Int, path: String)?
 
     public init(policy: CheckpointPolicy, log: @escaping (String) -> Void) {
         self.policy = policy
@@ -42,11 +42,16 @@ public final class Checkpointer: TrainingObserver {
     public func epochEnded(_ summary: EpochSummary, engine: TrainingEngine) throws { try save(engine, why: "") }
 
     public func runEnded(_ end: RunEnd, engine: TrainingEngine) throws {
-        guard written != engine.trainer.step else { return }
+        let why: String
         switch end {
-        case .finished: try save(engine, why: "")
-        case .stopped: try save(engine, why: "stopping on signal; ")
-        case .gaveUp: try save(engine, why: "the last good weights; ")
+        case .finished: why = ""
+        case .stopped: why = "stopping on signal; "
+        case .gaveUp: why = "the last good weights; "
+        }
+        if let written, written.step == engine.trainer.step {
+            if !why.isEmpty { log("\(why)checkpoint: \(written.path)") }
+        } else {
+            try save(engine, why: why)
         }
     }
 
@@ -55,7 +60,7 @@ public final class Checkpointer: TrainingObserver {
     public func save(_ engine: TrainingEngine, why: String) throws -> String {
         let path = try Checkpoint.write(trainer: engine.trainer, config: engine.config, fingerprint: policy.fingerprint,
                                         history: engine.history, to: policy.directory, keep: policy.keep)
-        written = engine.trainer.step
+        written = (engine.trainer.step, path)
         log("\(why)checkpoint: \(path)")
         return path
     }

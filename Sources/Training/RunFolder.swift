@@ -57,6 +57,18 @@ public struct RunFolder: Sendable {
         return run
     }
 
+    /// The default folder of a new run: `runs/train` in the current folder, or the first of
+    /// `runs/train2`, `runs/train3`, ... that is missing or empty.
+    public static func nextDefault() -> URL {
+        let fm = FileManager.default
+        var n = 1
+        while true {
+            let url = URL(fileURLWithPath: "runs/train" + (n == 1 ? "" : "\(n)")).standardizedFileURL
+            if ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).isEmpty { return url }
+            n += 1
+        }
+    }
+
     /// An existing run (for `--resume` and `evaluate --model RUN`); the error says what a run is.
     public static func existing(at url: URL) throws -> RunFolder {
         let run = RunFolder(url)

@@ -25,7 +25,7 @@ final class DataCommandTests: XCTestCase {
 
     private func train(_ extra: [String] = []) throws -> RunResult {
         try BinaryRunner.run(["train", "--data", labels.path, "--alpha", "0.25", "--input-size", "96", "--hidden", "8",
-                              "--epochs", "1", "--batch-size", "4"] + extra)
+                              "--epochs", "1", "--batch-size", "4", "--out", root.appendingPathComponent("run").path] + extra)
     }
 
     func testSynthWritesImagesLabelsAndDescription() throws {

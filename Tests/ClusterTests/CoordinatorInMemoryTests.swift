@@ -1,0 +1,79 @@
+// The coordinator and workers together over the in-memory transport (fast, deterministic, no
+// sockets): the engine with the coordinator as its gradient source ends with the weights of the
+// engine computing in this process, bit for bit, with two workers and with a third one joining
+// mid-run; images go to each worker once.
+import Cluster
+import Compute
+import Data
+import Foundation
+import Model
+import TestSupport
+import Training
+import XCTest
+
+final class CoordinatorInMemoryTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        useOneComputeThread()
+    }
+
+    /// A worker running on a thread of its own (one oneDNN thread, like the local run).
+    private final class WorkerThread: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var error: Error?
+        let worker: Worker
+        init(_ network: InMemoryNetwork, name: String) {
+            worker = Worker(transport: network.worker(name), hello: HelloFields(name: name, host: "test", threads: 1, pid: 0),
+                            log: { _ in })
+            let thread = Thread { [self] in
+                Engine.setThreads(1)
+                do { try worker.run() } catch { self.error = error }
+                done.signal()
+            }
+            thread.start()
+        }
+    }
+
+    /// Starts a worker after the step it is told, from inside the run.
+    private final class JoinAfter: TrainingObserver {
+        let step: Int, start: () -> Void
+        init(step: Int, start: @escaping () -> Void) { self.step = step; self.start = start }
+        func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws { if record.stepsDone == step { start() } }
+    }
+
+    func testCoordinatorWithWorkersGivesTheWeightsOfOneProcess() throws {
+        let cards = try cardsDataset(count: 10)
+        let config = tinyRunConfig(epochs: 2, batchSize: 4, microBatch: 3)
+        let local = try localEngine(config, train: cards)
+        try local.run()
+
+        let network = InMemoryNetwork()
+        let trainer = try freshTrainer(config)
+        var options = Coordinator.Options()
+        options.minWorkers = 2
+        var lines: [String] = []
+        let coordinator = Coordinator(transport: network.coordinator(), dataset: cards, config: config, network: trainer.network,
+                                      options: options, log: { lines.append($0) })
+        let engine = TrainingEngine(config: config, trainer: trainer, plan: StepPlan(samples: cards.count, config: config),
+                                    source: coordinator, validation: nil, log: { lines.append($0) })
+        var workers = [WorkerThread(network, name: "w1"), WorkerThread(network, name: "w2")]
+        engine.observers = [JoinAfter(step: 2) { workers.append(WorkerThread(network, name: "w3")) }]
+        XCTAssertEqual(try engine.run(), .finished)
+        for w in workers {
+            XCTAssertEqual(w.done.wait(timeout: .now() + 20), .success, "a worker did not leave after the bye")
+            XCTAssertNil(w.error)
+        }
+        XCTAssertEqual(trainer.network.store.parameters.array, local.trainer.network.store.parameters.array,
+                       "the coordinator's weights differ from one process'")
+        XCTAssertEqual(trainer.network.store.statistics.array, local.trainer.network.store.statistics.array)
+        XCTAssertEqual(trainer.optimizer.moment2.array, local.trainer.optimizer.moment2.array)
+        XCTAssertEqual(coordinator.dropped, 0)
+        let joined = lines.filter { $0.contains("joined") }.count, epochs = lines.filter { $0.hasPrefix("epoch ") }
+        XCTAssertEqual(joined, 3, lines.joined(separator: "\n"))
+        XCTAssertEqual(epochs.count, 2, lines.joined(separator: "\n"))
+        // Each image goes to a worker at most once per worker: at most 10 per worker over the run.
+        let sent = epochs.compactMap { Int($0.components(separatedBy: "sent ")[1].split(separator: " ")[0]) }
+        XCTAssertLessThanOrEqual(sent.reduce(0, +), 30, lines.joined(separator: "\n"))
+        XCTAssertGreaterThanOrEqual(sent[0], 10, "every image went out in the first epoch")
+    }
+}
