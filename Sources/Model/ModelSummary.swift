@@ -1,0 +1,72 @@
+// A network's summary, as `keypoints describe` prints it: each layer's kind, output shape and
+// parameter count, the totals, and the multiply-adds of one image's forward pass.
+import Compute
+import Foundation
+
+public struct ModelSummary: Sendable {
+    public struct Row: Sendable {
+        public var name: String
+        /// `conv 3x3/2`, `depthwise 3x3/1`, `batch norm`, `ReLU6`, `dense`, ...
+        public var kind: String
+        /// Output shape of one image, without the batch dimension: [C, H, W] or [F].
+        public var shape: [Int]
+        public var parameters: Int
+    }
+
+    public var rows: [Row] = []
+    public var parameterCount: Int
+    public var statisticCount: Int
+    /// Multiply-adds of one image's forward pass (convolutions and dense layers).
+    public var multiplyAdds: Int
+    /// One line on the architecture: alpha, input, head, keypoints.
+    public var headline: String
+
+    public init(_ network: KeypointNetwork) {
+        let c = network.config, store = network.store
+        headline = "MobileNetV1 alpha \(c.backbone.alpha), input \(c.backbone.inputSize)x\(c.backbone.inputSize)x3, "
+            + "head GAP -> Dense(\(c.head.hidden), ReLU) -> Dropout(\(c.head.dropout)) -> Dense(\(2 * c.keypoints)), "
+            + "K = \(c.keypoints) (\(c.keypointNames.joined(separator: ", ")))"
+        var dims = [1, 3, c.backbone.inputSize, c.backbone.inputSize]
+        for (i, named) in network.layers.enumerated() {
+            dims = named.layer.outputDims(for: dims)
+            let prefix = (i < network.backbone.layers.count ? "backbone." : "head.") + named.name + "."
+            let count = store.layout.parameters.filter { $0.name.hasPrefix(prefix) }.reduce(0) { $0 + $1.count }
+            rows.append(Row(name: named.name, kind: Self.kind(named.layer), shape: Array(dims.dropFirst()), parameters: count))
+        }
+        parameterCount = store.layout.parameterCount
+        statisticCount = store.layout.statisticCount
+        var side = c.backbone.inputSize, macs = 0
+        for u in c.backbone.units {
+            macs += u.geometry.multiplyAdds(h: side, w: side)
+            side /= u.geometry.stride
+        }
+        multiplyAdds = macs + c.backbone.outputChannels * c.head.hidden + c.head.hidden * 2 * c.keypoints
+    }
+
+    /// The table and totals as text, one line each.
+    public var lines: [String] {
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+        var out = [headline, pad("layer", 20) + pad("kind", 24) + pad("output", 18) + "parameters"]
+        for r in rows {
+            out.append(pad(r.name, 20) + pad(r.kind, 24) + pad(r.shape.map(String.init).joined(separator: "x"), 18)
+                       + (r.parameters > 0 ? "\(r.parameters)" : ""))
+        }
+        out.append("trainable parameters \(parameterCount), BN statistics \(statisticCount), "
+                   + String(format: "%.1f M multiply-adds per image", Double(multiplyAdds) / 1e6))
+        return out
+    }
+
+    private static func kind(_ layer: any Layer) -> String {
+        switch layer {
+        case let conv as Convolution2D:
+            let g = conv.geometry
+            return g.groups > 1 ? "depthwise \(g.kernel)x\(g.kernel)/\(g.stride)" : "conv \(g.kernel)x\(g.kernel)/\(g.stride)"
+        case is BatchNorm: return "batch norm"
+        case let a as Activation: return a.kind == .relu6 ? "ReLU6" : "ReLU"
+        case is GlobalAveragePool: return "global average pool"
+        case is Linear: return "dense"
+        case is Dropout: return "dropout"
+        default: return String(describing: type(of: layer))
+        }
+    }
+}
