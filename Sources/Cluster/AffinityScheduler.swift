@@ -8,7 +8,7 @@ enum AffinityScheduler {
         var best: (index: Int, held: Int)?
         for p in pending {
             let held = batches[p].reduce(0) { $0 + (holds.contains($1) ? 1 : 0) }
-            if best == nil || held > best!.held { best = (p, held) }
+            if held > best?.held ?? -1 { best = (p, held) }
         }
         return best?.index
     }

@@ -153,7 +153,7 @@ struct Evaluate: ParsableCommand {
                 + "without --data measures the held-out split\n").utf8))
             return "\(which); \(seen) of them trained on"
         }
-        return URL(fileURLWithPath: data).standardizedFileURL == run.validationSplit
+        return URL(fileURLWithPath: data).standardizedFileURL.path == run.validationSplit.path
             ? "\(which), on the run's held-out split" : which
     }
 

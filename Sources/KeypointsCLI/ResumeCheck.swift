@@ -14,7 +14,7 @@ enum ResumeCheck {
         var comparable = given
         comparable.training.epochs = recorded.training.epochs
         comparable.training.schedule = recorded.training.schedule
-        var differences = differences(recorded, comparable)
+        var differences = recorded.differences(from: comparable)
         for key in recordedData.keys.sorted() where recordedData[key] != givenData[key] {
             differences.append("\(key): recorded \(recordedData[key]!), given \(givenData[key]!)")
         }
@@ -31,9 +31,15 @@ enum ResumeCheck {
         guard extending else { return recorded }
         var extended = recorded
         extended.training.epochs = given.training.epochs
+        let tail: String
+        switch recorded.training.schedule {
+        case .cosine: tail = "so the extra epochs train at its floor"
+        case .step: tail = "so its decay goes on every step as before"
+        case .constant: tail = "so the rate does not change"
+        }
         log("extending the run from \(recorded.training.epochs) to \(given.training.epochs) epochs; the learning-rate "
-            + "schedule is kept as recorded (\(describe(recorded.training.schedule))), so the extra epochs train at its "
-            + "final rate; a new run with --epochs \(given.training.epochs) would spread the schedule over all of them")
+            + "schedule is kept as recorded (\(describe(recorded.training.schedule))), \(tail); a new run with --epochs "
+            + "\(given.training.epochs) would spread the schedule over all of them")
         return extended
     }
 
@@ -44,35 +50,5 @@ enum ResumeCheck {
         case .cosine(let warmup, let total, let floor):
             return "\(warmup) warm-up steps, then cosine down to \(floor) of the base rate at step \(total)"
         }
-    }
-
-    /// `path: recorded X, given Y` for every leaf where the two configurations' JSON differ.
-    static func differences(_ a: RunConfig, _ b: RunConfig) -> [String] {
-        let fa = flatten(json(a)), fb = flatten(json(b))
-        return Set(fa.keys).union(fb.keys).sorted().compactMap { key in
-            fa[key] == fb[key] ? nil : "\(key): recorded \(fa[key] ?? "(none)"), given \(fb[key] ?? "(none)")"
-        }
-    }
-
-    private static func json(_ config: RunConfig) -> Any {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(config) else { return [:] as [String: Any] }
-        return (try? JSONSerialization.jsonObject(with: data)) ?? [:] as [String: Any]
-    }
-
-    private static func flatten(_ value: Any, prefix: String = "") -> [String: String] {
-        if let object = value as? [String: Any] {
-            return object.reduce(into: [:]) { out, entry in
-                out.merge(flatten(entry.value, prefix: prefix.isEmpty ? entry.key : "\(prefix).\(entry.key)")) { a, _ in a }
-            }
-        }
-        if let array = value as? [Any], !(array.allSatisfy { !($0 is [String: Any]) && !($0 is [Any]) }) {
-            return array.enumerated().reduce(into: [:]) { out, entry in
-                out.merge(flatten(entry.element, prefix: "\(prefix)[\(entry.offset)]")) { a, _ in a }
-            }
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])) ?? Data()
-        return [prefix: String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())]
     }
 }

@@ -19,6 +19,8 @@ final class RunSetup {
     let plan: StepPlan
     /// The history restored from the checkpoint (empty for a new run).
     let history: RunHistory
+    /// True when this continues a run (`--resume`, `--auto-resume`), even from before its first checkpoint.
+    let continues: Bool
     private let started = Date()
 
     /// - Parameter command: the subcommand (`train`, `coordinator`) whose flags these are.
@@ -34,6 +36,7 @@ final class RunSetup {
             recorded = record
         }
         self.options = options
+        continues = recorded != nil
         Engine.setThreads(options.compute.threads)
         let labels: LabelSet
         (train, validation, labels) = try Self.loadDatasets(options)
@@ -146,7 +149,7 @@ final class RunSetup {
                                       keep: options.checkpoints.keep, fingerprint: fingerprint)
         engine.observers = [
             ProgressLog(every: options.logEvery, firstStep: trainer.step, last: last, print: log),
-            try MetricsLog(url: run.metrics, resumedAt: history.epochs.isEmpty && trainer.step == 0 ? nil : trainer.step),
+            try MetricsLog(url: run.metrics, resumedAt: continues ? trainer.step : nil),
             BestModel(folder: run.best, log: log),
             CurvesFile(url: run.curves),
             Checkpointer(policy: policy, log: log),
