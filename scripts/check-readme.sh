@@ -2,8 +2,9 @@
 # Runs every ```sh block of README.md as written, in order, from the repository root, with the
 # release binary on PATH as `keypoints` (the README says so), and every ```python block, in the same
 # order, with the venv Python of scripts/python-env.sh (skipped, saying so, when there is none).
-# `./scripts/test.sh` itself is skipped (it is what runs this script). Fails on the first block
-# that fails, naming it.
+# `./scripts/test.sh` itself is skipped (it is what runs this script). The run folders the blocks
+# train into (`--out runs/...`) are removed first, so the check can run again. Fails on the first
+# block that fails, naming it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.build/release:$PATH"
@@ -19,7 +20,14 @@ for i, (kind, block) in enumerate(re.findall(r"```(sh|python)\n(.*?)```", text, 
         continue
     lines = [l for l in block.splitlines() if l.strip() != "./scripts/test.sh" and not l.strip().startswith("./scripts/test.sh ")]
     pathlib.Path(sys.argv[1], f"{i:02d}.sh").write_text("set -euo pipefail\n" + "\n".join(lines) + "\nwait\n")
+    # Run folders the blocks start afresh (a new run refuses a folder that holds one), so that an
+    # earlier check's runs can be cleared first. The demo's own run continues (--auto-resume).
+    with open(pathlib.Path(sys.argv[1], "runs.txt"), "a") as f:
+        for folder in re.findall(r"keypoints (?:train|coordinator)\b[^\n]*?--out (runs/\S+)", block.replace("\\\n", " ")):
+            f.write(folder + "\n")
 PY
+while read -r folder; do rm -rf "$folder"; done < "$blocks/runs.txt"
+rm "$blocks/runs.txt"
 python=$(./scripts/python-env.sh)
 for block in $(ls "$blocks" | sort); do
   block="$blocks/$block"

@@ -45,9 +45,17 @@ final class RunSetup {
         // A new run's folder is made once its data and flags have passed every check.
         run = try existing ?? RunFolder.fresh(at: URL(fileURLWithPath: given.location.out ?? RunFolder.nextDefault().path),
                                               overwrite: given.location.overwrite)
+        let checkpoint = recorded == nil ? nil : Checkpoint.newestValid(in: run.checkpoints, log: { print($0) })
         if let recorded {
+            guard recorded.fingerprint == fingerprint else {
+                throw TrainingError("\(run.config.path) was made for a different dataset (fingerprint \(recorded.fingerprint), "
+                    + "this data \(fingerprint)): resume with the same labels and images, or train into another --out folder")
+            }
+            // The checkpoint's configuration is the run's (config.json may only have grown its epochs since).
+            var runConfig = checkpoint?.config ?? recorded.config
+            runConfig.training.epochs = max(runConfig.training.epochs, recorded.config.training.epochs)
             let original = try RecordedSetup.parse(recorded.arguments + ["--resume", run.url.path]).setup
-            config = try ResumeCheck.resolve(recorded: recorded.config, given: flagged,
+            config = try ResumeCheck.resolve(recorded: runConfig, given: flagged,
                                              recordedData: RunArguments.dataSource(original), givenData: RunArguments.dataSource(options),
                                              log: { print($0) })
             if config != recorded.config {
@@ -62,7 +70,7 @@ final class RunSetup {
         let network = try KeypointNetwork(config.model)
         trainer = Trainer(network: network, config: config.training)
         var history = RunHistory()
-        if recorded != nil, let contents = Checkpoint.newestValid(in: run.checkpoints, log: { print($0) }) {
+        if let contents = checkpoint {
             try Checkpoint.restore(contents, into: trainer, config: config, fingerprint: fingerprint)
             history = contents.history
             print("resumed from \(contents.url.path) at step \(contents.step)")

@@ -1,5 +1,5 @@
-// `keypoints train`, `keypoints coordinator` and `keypoints worker`: flags in, the training engine
-// run with the in-process gradient source or with workers through a coordinator.
+// `keypoints train` and `keypoints coordinator`: flags in, the training engine run with the
+// in-process gradient source or with workers through a coordinator.
 import ArgumentParser
 import Cluster
 import Compute
@@ -95,35 +95,5 @@ struct Distributed {
         let end = try engine.run(until: run.lastStep)
         if end == .finished { children.wait() }
         try run.finish(engine, end)
-    }
-}
-
-/// `keypoints worker`: computes gradients for a coordinator; needs no dataset files.
-struct WorkerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "worker",
-        abstract: "Join a coordinator and compute MobileNet gradients on the micro-batches it sends.")
-
-    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5555.")
-    var connect: String
-    @Option(help: "oneDNN threads (one worker per core uses a machine best).")
-    var threads: Int = 1
-    @Option(help: "This worker's name (unique per coordinator); default host-pid.")
-    var name: String?
-    @OptionGroup var security: WorkerSecurityOptions
-
-    func run() throws {
-        useLineBufferedOutput()
-        Engine.setThreads(threads)
-        let host = ProcessInfo.processInfo.hostName
-        let pid = ProcessInfo.processInfo.processIdentifier
-        let id = name ?? "\(host)-\(pid)"
-        let context = ZMQContext()
-        let curve = try security.resolve()
-        let transport = try ZMQWorkerTransport(context: context, connect: connect, id: id, curve: curve)
-        let worker = Worker(transport: transport, hello: HelloFields(name: id, host: host, threads: threads, pid: pid),
-                            log: { print("[\(id)] \($0)") })
-        print("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
-        try worker.run()
     }
 }

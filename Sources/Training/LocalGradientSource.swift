@@ -37,5 +37,9 @@ public final class LocalGradientSource: GradientSource {
         return SourcedGradients(results: results)
     }
 
-    public func finish(completed: Bool) { loader.cancel() }
+    /// Stops the background loading; a later `gradients(for:)` starts it again where asked.
+    public func finish(completed: Bool) {
+        loader.cancel()
+        queued = nil
+    }
 }
