@@ -83,7 +83,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "A run folder (its best/ model, else last/) or a saved model folder.") var model: String
     @Option(help: "Labels (CSV or COCO JSON) of the images to measure on; default with a run: its held-out split/val.csv.")
     var data: String?
-    @Option(help: "NME/PCK normaliser: diagonal, bbox, or pair:A,B (1-based keypoint numbers).") var normalize: String = "diagonal"
+    @Option(help: "NME/PCK normaliser: diagonal, bbox, or pair:A,B (1-based keypoint numbers or names).") var normalize: String = "diagonal"
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(name: .customLong("skip-bad"), help: "Skip bad samples instead of stopping.") var skipBad = false
     @Option(help: "Also write each image with ground truth and prediction drawn (PNG), and worst.png, into this folder.")
@@ -93,9 +93,9 @@ struct Evaluate: ParsableCommand {
     var flipTTA = false
 
     func run() throws {
-        let normalizer = try parseNormalizer()
         let (modelFolder, run) = try RunFolder.model(at: model)
         let predictor = try Predictor(model: modelFolder.path)
+        let normalizer = try parseNormalizer(names: predictor.names)
         guard let data = data ?? run?.validationSplit.path else {
             throw ValidationError("--data is needed: \(model) is a saved model outside a run folder, so no held-out split is known")
         }
@@ -157,16 +157,9 @@ struct Evaluate: ParsableCommand {
             ? "\(which), on the run's held-out split" : which
     }
 
-    private func parseNormalizer() throws -> Normalizer {
-        switch normalize {
-        case "diagonal": return .diagonal
-        case "bbox": return .boundingBox
-        default:
-            let parts = normalize.hasPrefix("pair:") ? normalize.dropFirst(5).split(separator: ",").compactMap { Int($0) } : []
-            guard parts.count == 2, parts.allSatisfy({ $0 >= 1 }) else {
-                throw ValidationError("--normalize must be diagonal, bbox or pair:A,B (1-based keypoint numbers)")
-            }
-            return .pair(parts[0] - 1, parts[1] - 1)
+    private func parseNormalizer(names: [String]) throws -> Normalizer {
+        do { return try Normalizer(spec: normalize, keypointNames: names) } catch let e as ModelError {
+            throw ValidationError("--normalize: \(e.description)")
         }
     }
 }

@@ -99,9 +99,14 @@ final class RunSetup {
         let augmentation = options.augment.config
         try augmentation.validate(for: train.description, labels: options.dataOptions.data ?? train.labels.sourceFile)
         // Imported BN statistics are kept: new batches fold in at momentum 0.99 from the first update.
+        let normalizer: Normalizer
+        do { normalizer = try Normalizer(spec: options.normalize, keypointNames: names) } catch let e as ModelError {
+            throw ValidationError("--normalize: \(e.description)")
+        }
         return RunConfig(model: model, training: training, description: train.description, resize: options.dataOptions.resize,
                          augmentation: augmentation, microBatch: options.microBatch.microBatch,
-                         statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior)
+                         statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior,
+                         normalize: normalizer.spec)
     }
 
     /// Fresh weights: the initialiser, then the `--init-from` backbone if any.
@@ -160,6 +165,7 @@ final class RunSetup {
             try MetricsLog(url: run.metrics, resumedAt: continues ? trainer.step : nil),
             BestModel(folder: run.best, log: log),
             CurvesFile(url: run.curves),
+            LearningCheck(epochs: config.training.epochs, log: log),
             Checkpointer(policy: policy, log: log),
         ]
         engine.stopRequested = { StopRequest.shared.isRequested }
@@ -181,7 +187,7 @@ final class RunSetup {
         let size = config.model.backbone.inputSize
         let (loss, metrics) = try engine.validation!.evaluate(trainer.network)
         print("final validation: loss \(loss), \(metrics.summary) (pixels of the \(size)x\(size) network input)")
-        print("mean-shape baseline (predict the average training keypoints): \(engine.validation!.meanShapeBaseline().summary)")
+        print("mean-shape baseline (predict the average training keypoints): \(engine.validation!.meanShape.summary)")
         print(String(format: "trained %d steps in %.1f s", trainer.step, Date().timeIntervalSince(started)))
         try SavedModel.save(trainer.network, to: run.last, training: facts.merging([
             "val_loss": "\(loss)", "val_nme": "\(metrics.nme)"]) { a, _ in a })

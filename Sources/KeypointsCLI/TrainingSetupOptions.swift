@@ -16,6 +16,8 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var faults: FaultOptions
     @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
     var logEvery: Int = 10
+    @Option(help: "Validation NME/PCK normaliser, which also picks the best model: diagonal, bbox, or pair:A,B (1-based numbers or keypoint names, e.g. pair:left_eye,right_eye for inter-ocular).")
+    var normalize: String = "diagonal"
 
     func validate() throws {
         if location.resume == nil {

@@ -2,24 +2,6 @@
 // error, NME, PCK and error percentiles, overall and per keypoint, visibility-masked.
 import Foundation
 
-/// What an error is divided by for NME and PCK.
-public enum Normalizer: Sendable, Equatable, CustomStringConvertible {
-    /// The image's diagonal (the default: works for any K).
-    case diagonal
-    /// sqrt(width * height) of the bounding box of the sample's labelled ground-truth keypoints.
-    case boundingBox
-    /// The ground-truth distance between keypoints `a` and `b` (0-based), e.g. the eyes (inter-ocular).
-    case pair(Int, Int)
-
-    public var description: String {
-        switch self {
-        case .diagonal: return "image diagonal"
-        case .boundingBox: return "keypoint bounding box"
-        case .pair(let a, let b): return "distance of keypoints \(a + 1) and \(b + 1)"
-        }
-    }
-}
-
 /// Accuracy over a set of samples, with one block per keypoint.
 public struct EvaluationReport: Sendable, Codable, Equatable {
     public struct Errors: Sendable, Codable, Equatable {
@@ -53,7 +35,7 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
         let k = names.count
         var errors = [[Double]](repeating: [], count: k), scaled = [[Double]](repeating: [], count: k)
         for s in 0..<predictions.count {
-            guard let norm = Self.normaliser(normalizer, targets[s], visible[s], sizes[s]), norm > 0 else { continue }
+            guard let norm = normalizer.length(targets: targets[s], visible: visible[s], frame: sizes[s]), norm > 0 else { continue }
             for j in 0..<k where visible[s][j] {
                 let e = KeypointDistance.distance(predictions[s], targets[s], point: j)
                 errors[j].append(e)
@@ -66,21 +48,6 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
         var per: [String: Errors] = [:]
         for j in 0..<k { per[names[j]] = Self.summarise(errors[j], scaled[j]) }
         perKeypoint = per
-    }
-
-    static func normaliser(_ n: Normalizer, _ t: [Float], _ v: [Bool], _ size: (width: Int, height: Int)) -> Double? {
-        switch n {
-        case .diagonal:
-            return (Double(size.width * size.width + size.height * size.height)).squareRoot()
-        case .boundingBox:
-            let xs = v.indices.filter { v[$0] }.map { Double(t[2 * $0]) }, ys = v.indices.filter { v[$0] }.map { Double(t[2 * $0 + 1]) }
-            guard let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() else { return nil }
-            return ((x1 - x0) * (y1 - y0)).squareRoot()
-        case .pair(let a, let b):
-            guard a < v.count, b < v.count, v[a], v[b] else { return nil }
-            let dx = Double(t[2 * a] - t[2 * b]), dy = Double(t[2 * a + 1] - t[2 * b + 1])
-            return (dx * dx + dy * dy).squareRoot()
-        }
     }
 
     static func summarise(_ e: [Double], _ s: [Double]) -> Errors {

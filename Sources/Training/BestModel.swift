@@ -16,7 +16,7 @@ public final class BestModel: TrainingObserver {
         guard s.isBest else { return }
         try SavedModel.save(engine.trainer.network, to: folder, training: [
             "epoch": "\(s.epoch)", "steps": "\(s.step)", "val_nme": "\(s.metrics.nme)", "val_loss": "\(s.validationLoss)",
-            "resize": engine.config.resize.rawValue, "selected_by": "lowest validation NME (image diagonal)",
+            "resize": engine.config.resize.rawValue, "selected_by": "lowest validation NME (\(engine.config.normalizer))",
         ])
         log("best so far (validation NME \(String(format: "%.4f", s.metrics.nme))): saved to \(folder.path)")
     }

@@ -45,7 +45,8 @@ public final class MetricsLog: TrainingObserver {
     public func epochEnded(_ s: EpochSummary, engine: TrainingEngine) throws {
         try write(["epoch_end": s.epoch, "step": s.step, "train_loss": s.trainLoss, "val_loss": s.validationLoss,
                    "val_rmse_px": s.metrics.rmse, "val_nme": s.metrics.nme, "val_pck05": s.metrics.pck05,
-                   "val_pck10": s.metrics.pck10, "best": s.isBest])
+                   "val_pck10": s.metrics.pck10, "val_nme_mean_shape": s.meanShapeNME, "normalizer": s.metrics.normalizer,
+                   "best": s.isBest])
     }
 
     /// Appends one JSON line; a full disk is an error naming the file, never a trap.

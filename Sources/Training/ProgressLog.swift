@@ -27,9 +27,9 @@ public final class ProgressLog: TrainingObserver {
     }
 
     public func epochEnded(_ s: EpochSummary, engine: TrainingEngine) throws {
-        print(String(format: "epoch %3d  train loss %.5f  val loss %.5f  %@  %.1f img/s%@", s.epoch, s.trainLoss,
-                     s.validationLoss, s.metrics.summary, s.imagesPerSecond,
-                     engine.trainer.network.backboneFrozen ? "  (backbone frozen)" : ""))
+        print(String(format: "epoch %3d  train loss %.5f  val loss %.5f  %@  mean shape NME %.4f (model %.2fx)  %.1f img/s%@",
+                     s.epoch, s.trainLoss, s.validationLoss, s.metrics.summary, s.meanShapeNME, s.metrics.nme / max(s.meanShapeNME, 1e-12),
+                     s.imagesPerSecond, engine.trainer.network.backboneFrozen ? "  (backbone frozen)" : ""))
     }
 
     /// `42s`, `3m05s`, `2h10m`.

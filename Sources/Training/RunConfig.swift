@@ -18,9 +18,13 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// ``BatchNormStatistics``): 0 for a fresh network, ``BatchNormStatistics/importedPrior`` when the
     /// backbone came from `--init-from`.
     public var statisticsPriorUpdates: Int
+    /// What validation NME and PCK are normalised by (``Normalizer/spec``: `diagonal`, `bbox`,
+    /// `pair:A,B`); the best model is the one with the lowest NME by it.
+    public var normalize: String
 
     public init(model: ModelConfig, training: TrainingConfig, description: DatasetDescription,
-                resize: ResizeMode, augmentation: AugmentationConfig, microBatch: Int, statisticsPriorUpdates: Int = 0) {
+                resize: ResizeMode, augmentation: AugmentationConfig, microBatch: Int, statisticsPriorUpdates: Int = 0,
+                normalize: String = Normalizer.diagonal.spec) {
         self.model = model
         self.training = training
         self.description = description
@@ -28,6 +32,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
         self.augmentation = augmentation
         self.microBatch = microBatch
         self.statisticsPriorUpdates = statisticsPriorUpdates
+        self.normalize = normalize
+    }
+
+    /// The validation normaliser (a configuration that passed the CLI's checks always parses).
+    public var normalizer: Normalizer {
+        (try? Normalizer(spec: normalize, keypointNames: description.keypointNames)) ?? .diagonal
     }
 
     /// The renderer every path uses to turn a decoded image into a network sample.

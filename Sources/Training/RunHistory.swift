@@ -47,10 +47,18 @@ public struct EpochSummary: Sendable, Codable, Equatable {
     public var validationLoss: Double
     /// Validation metrics in pixels of the network input (NME, PCK by its diagonal).
     public var metrics: KeypointMetrics
+    /// The mean shape's validation NME (by the same normaliser): the model must beat it.
+    public var meanShapeNME: Double
     /// Training images per second over the epoch.
     public var imagesPerSecond: Double
     /// True when its validation NME is the lowest of the run so far.
     public var isBest: Bool
+
+    public init(epoch: Int, step: Int, trainLoss: Double, validationLoss: Double, metrics: KeypointMetrics,
+                meanShapeNME: Double, imagesPerSecond: Double, isBest: Bool) {
+        self.epoch = epoch; self.step = step; self.trainLoss = trainLoss; self.validationLoss = validationLoss
+        self.metrics = metrics; self.meanShapeNME = meanShapeNME; self.imagesPerSecond = imagesPerSecond; self.isBest = isBest
+    }
 }
 
 /// The run's epochs, best score and the running sums of the epoch in progress.
@@ -78,11 +86,12 @@ public struct RunHistory: Sendable, Codable, Equatable {
     }
 
     /// Closes the epoch in progress with its validation; returns its summary (best or not).
-    public mutating func closeEpoch(_ epoch: Int, step: Int, validationLoss: Double, metrics: KeypointMetrics) -> EpochSummary {
+    public mutating func closeEpoch(_ epoch: Int, step: Int, validationLoss: Double, metrics: KeypointMetrics,
+                                    meanShapeNME: Double) -> EpochSummary {
         let isBest = metrics.nme < (bestNME ?? .infinity)
         if isBest { bestEpoch = epoch; bestNME = metrics.nme }
         let summary = EpochSummary(epoch: epoch, step: step, trainLoss: epochLossSum / Double(max(epochSteps, 1)),
-                                   validationLoss: validationLoss, metrics: metrics,
+                                   validationLoss: validationLoss, metrics: metrics, meanShapeNME: meanShapeNME,
                                    imagesPerSecond: Double(epochImages) / max(epochSeconds, 1e-9), isBest: isBest)
         epochs.append(summary)
         epochLossSum = 0; epochSteps = 0; epochImages = 0; epochSeconds = 0

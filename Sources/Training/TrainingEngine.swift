@@ -85,7 +85,8 @@ public final class TrainingEngine {
         if let skipped { try badSteps.skipped(skipped) }
         if record.endsEpoch, let validation {
             let (loss, metrics) = try validation.evaluate(trainer.network)
-            let summary = history.closeEpoch(work.epoch + 1, step: trainer.step, validationLoss: Double(loss), metrics: metrics)
+            let summary = history.closeEpoch(work.epoch + 1, step: trainer.step, validationLoss: Double(loss), metrics: metrics,
+                                             meanShapeNME: validation.meanShape.nme)
             for o in observers { try o.epochEnded(summary, engine: self) }
         }
     }

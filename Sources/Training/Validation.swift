@@ -9,6 +9,8 @@ public final class Validation {
     /// Rendered batches of at most `batchSize` samples.
     private let batches: [LoadedBatch]
     private let training: KeypointDataset
+    /// The metrics of always predicting the mean training keypoints, computed once.
+    public private(set) lazy var meanShape: KeypointMetrics = meanShapeBaseline()
 
     /// Renders `validation` once; `log` hears of samples that cannot be decoded (left out).
     public init(validation: KeypointDataset, training: KeypointDataset, config: RunConfig, threads: Int,
@@ -33,11 +35,12 @@ public final class Validation {
         for b in batches { predictions += try network.predict(b.images, batch: b.count) }
         let targets = batches.flatMap(\.targets), mask = batches.flatMap(\.mask)
         let loss = config.training.loss.evaluate(predictions: predictions, targets: targets, mask: mask).loss
-        return (loss, KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: inputSize))
+        return (loss, KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: inputSize,
+                                      keypoints: config.description.keypointCount, normalizer: config.normalizer))
     }
 
     /// Metrics of always predicting the mean training keypoints (in the network frame).
-    public func meanShapeBaseline() -> KeypointMetrics {
+    private func meanShapeBaseline() -> KeypointMetrics {
         let k = config.description.keypointCount, size = inputSize
         var sum = [Double](repeating: 0, count: 2 * k), count = [Double](repeating: 0, count: k)
         for (i, record) in training.labels.records.enumerated() {
@@ -52,6 +55,7 @@ public final class Validation {
         let mean = (0..<(2 * k)).map { Float(sum[$0] / max(count[$0 / 2], 1)) }
         let targets = batches.flatMap(\.targets), mask = batches.flatMap(\.mask)
         let predictions = (0..<(targets.count / (2 * k))).flatMap { _ in mean }
-        return KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: size)
+        return KeypointMetrics(predictions: predictions, targets: targets, mask: mask, size: size, keypoints: k,
+                               normalizer: config.normalizer)
     }
 }

@@ -11,9 +11,15 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(synth.status, 0, synth.stderr)
         let r = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path,
                                       "--alpha", "0.25", "--input-size", "96", "--hidden", "32", "--epochs", "2",
-                                      "--batch-size", "8", "--out", out.path])
+                                      "--batch-size", "8", "--out", out.path, "--normalize", "pair:top_left,bottom_right"])
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
         XCTAssertTrue(r.stdout.contains("epoch   2"), r.stdout)
+        // Each epoch's line: NME by the chosen normaliser, beside the mean shape's, with the ratio.
+        let epochLine = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("epoch   2") })
+        XCTAssertTrue(epochLine.contains("by pair:1,3") && epochLine.contains("mean shape NME 0.") && epochLine.contains("x)"),
+                      String(epochLine))
+        let record = try String(contentsOf: out.appendingPathComponent("config.json"), encoding: .utf8)
+        XCTAssertTrue(record.contains("\"normalize\" : \"pair:1,3\""), record)
         XCTAssertTrue(r.stdout.contains("final validation: loss"), r.stdout)
         XCTAssertTrue(r.stdout.contains("mean-shape baseline"), r.stdout)
         let manifest = try String(contentsOf: out.appendingPathComponent("last/model.json"), encoding: .utf8)
@@ -115,6 +121,19 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 64, "usage errors exit with EX_USAGE")
         XCTAssertTrue(r.stderr.contains("alpha 0.3 is not supported"), r.stderr)
         XCTAssertTrue(r.stderr.contains("0.25, 0.5, 0.75, 1.0"), r.stderr)
+    }
+
+    func testUnknownNormaliserIsAUsageErrorNamingTheKeypoints() throws {
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", dir.appendingPathComponent("cards").path, "--count", "8",
+                                             "--size", "64"]).status, 0)
+        let r = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path, "--alpha", "0.25",
+                                      "--input-size", "96", "--normalize", "pair:left_eye,right_eye",
+                                      "--out", dir.appendingPathComponent("run").path])
+        XCTAssertEqual(r.status, 64, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("top_left, top_right, bottom_right, bottom_left"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run").path), "a refused run made its folder")
     }
 
     func testUnknownLossIsRejectedWithTheChoices() throws {

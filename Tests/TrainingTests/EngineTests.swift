@@ -40,7 +40,7 @@ final class EngineTests: XCTestCase {
         _ = try MicroBatchComputer(config: config, network: network).compute(batch, step: 0, epoch: 0, index: 0)
         BatchNormStatistics.fold(try XCTUnwrap(network.batchStatistics()), into: network.store, momentum: 0)
         let (loss, metrics) = try validation.evaluate(network)
-        let baseline = validation.meanShapeBaseline()
+        let baseline = validation.meanShape
         print("memorise 8 cards: inference MSE \(loss), \(metrics.summary); mean shape \(baseline.summary)")
         XCTAssertLessThan(metrics.meanError, baseline.meanError / 10, "inference error \(metrics.meanError) px vs mean shape \(baseline.meanError) px")
         XCTAssertEqual(metrics.pck05, 1, "every corner within 5% of the diagonal")
@@ -168,4 +168,33 @@ func temporaryFolder() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("keypoints-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
+}
+
+/// The not-learning warning: said once, after the waiting epochs, only while the model is no
+/// better than the mean shape, with what to try.
+final class LearningCheckTests: XCTestCase {
+    private func summary(epoch: Int, nme: Double, meanShape: Double) -> EpochSummary {
+        var metrics = KeypointMetrics(predictions: [0.5, 0.5], targets: [0.5, 0.5], mask: [1], size: 96, keypoints: 1)
+        metrics.nme = nme
+        return EpochSummary(epoch: epoch, step: epoch, trainLoss: 0.01, validationLoss: 0.01, metrics: metrics,
+                            meanShapeNME: meanShape, imagesPerSecond: 1, isBest: false)
+    }
+
+    func testWarnsOnceWhenNoBetterThanTheMeanShapeAfterThreeEpochs() throws {
+        useOneComputeThread()
+        let cards = try cardsDataset(count: 2)
+        let engine = try localEngine(tinyRunConfig(epochs: 30, batchSize: 2, microBatch: 2), train: cards)
+        var lines: [String] = []
+        let check = LearningCheck(epochs: 30, log: { lines.append($0) })
+        try check.epochEnded(summary(epoch: 2, nme: 0.5, meanShape: 0.4), engine: engine)
+        XCTAssertEqual(lines, [], "too early to judge")
+        try check.epochEnded(summary(epoch: 3, nme: 0.3, meanShape: 0.4), engine: engine)
+        XCTAssertEqual(lines, [], "0.75x the mean shape is learning")
+        try check.epochEnded(summary(epoch: 4, nme: 0.39, meanShape: 0.4), engine: engine)
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertTrue(lines[0].contains("no better than the mean shape's 0.4000 (0.97x)") && lines[0].contains("--lr"), lines[0])
+        try check.epochEnded(summary(epoch: 5, nme: 0.5, meanShape: 0.4), engine: engine)
+        XCTAssertEqual(lines.count, 1, "said once")
+        XCTAssertEqual(LearningCheck(epochs: 2, log: { _ in }).after, 1, "a 2-epoch run is judged after its first")
+    }
 }
