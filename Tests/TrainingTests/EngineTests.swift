@@ -180,12 +180,12 @@ final class LearningCheckTests: XCTestCase {
                             meanShapeNME: meanShape, imagesPerSecond: 1, isBest: false)
     }
 
-    func testWarnsOnceWhenNoBetterThanTheMeanShapeAfterThreeEpochs() throws {
+    func testWarnsOnceWhenNoBetterThanTheMeanShapeAfterTheWaitingEpochs() throws {
         useOneComputeThread()
         let cards = try cardsDataset(count: 2)
         let engine = try localEngine(tinyRunConfig(epochs: 30, batchSize: 2, microBatch: 2), train: cards)
         var lines: [String] = []
-        let check = LearningCheck(epochs: 30, log: { lines.append($0) })
+        let check = LearningCheck(epochs: 15, log: { lines.append($0) })
         try check.epochEnded(summary(epoch: 2, nme: 0.5, meanShape: 0.4), engine: engine)
         XCTAssertEqual(lines, [], "too early to judge")
         try check.epochEnded(summary(epoch: 3, nme: 0.3, meanShape: 0.4), engine: engine)
@@ -196,5 +196,6 @@ final class LearningCheckTests: XCTestCase {
         try check.epochEnded(summary(epoch: 5, nme: 0.5, meanShape: 0.4), engine: engine)
         XCTAssertEqual(lines.count, 1, "said once")
         XCTAssertEqual(LearningCheck(epochs: 2, log: { _ in }).after, 1, "a 2-epoch run is judged after its first")
+        XCTAssertEqual(LearningCheck(epochs: 30, log: { _ in }).after, 6, "a 30-epoch run after a fifth of it")
     }
 }
