@@ -24,5 +24,12 @@ if ! command -v swift >/dev/null 2>&1; then
   exit 1
 fi
 echo "setup: building release binary (.build/release/keypoints)"
-swift build -c release --product keypoints 2>&1 | grep -E "error|warning: unable|Compiling|Build complete" | grep -v "^\[" || true
-test -x .build/release/keypoints || { echo "setup: release build failed; run 'swift build -c release' to see why" >&2; exit 1; }
+# A failed build stops here with its errors (never a stale binary from an earlier build).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! swift build -c release --product keypoints > "$log" 2>&1; then
+  sed -n '/error:/p' "$log" | head -40 >&2
+  echo "setup: the release build failed (errors above); run 'swift build -c release' to see the whole output" >&2
+  exit 1
+fi
+sed -n '/complete/p' "$log"

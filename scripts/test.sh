@@ -23,7 +23,15 @@ PY
 # tests are skipped with the reason, which python-env.sh also prints.
 python=$(./scripts/python-env.sh)
 if [ -n "$python" ]; then export KEYPOINTS_PYTHON="$python"; fi
-swift build --build-tests 2>&1 | grep -E "error|Build complete" || true
+# A failed build of the tests stops the suite with its errors (never a stale test bundle).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! swift build --build-tests > "$log" 2>&1; then
+  sed -n '/error:/p' "$log" | head -40 >&2
+  echo "test: building the tests failed (errors above); run 'swift build --build-tests' to see the whole output" >&2
+  exit 1
+fi
+sed -n '/Build complete/p' "$log"
 swift test --skip-build "$@"
 echo "test: soak (short): workers and the coordinator killed during training"
 ./scripts/soak.sh --short
