@@ -90,8 +90,11 @@ public final class Worker {
                     throw ClusterError("micro-batch \(f.microBatch) of step \(m.step) needs samples \(missing.prefix(5)), "
                                        + "which this worker was never sent")
                 }
+                let started = Date()
                 let batch = loader.load(epoch: f.epoch, indices: f.indices)
-                let r = try computer.compute(batch, step: Int(m.step), epoch: f.epoch, index: f.microBatch)
+                var r = try computer.compute(batch, step: Int(m.step), epoch: f.epoch, index: f.microBatch)
+                r.computeSeconds = Date().timeIntervalSince(started)  // decoding and augmenting count as compute
+
                 var bulk: [Frame] = [.floats(r.gradients)]
                 if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
                 let fields = GradientFields(microBatch: f.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
