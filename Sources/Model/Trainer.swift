@@ -64,16 +64,12 @@ public final class Trainer {
         !(network.backboneFrozen && spec.name.hasPrefix("backbone."))
     }
 
-    /// Freezes or unfreezes the backbone as the schedule says for `epoch`.
-    public func prepare(epoch: Int) {
-        network.backboneFrozen = config.backboneFrozen(epoch: epoch)
-    }
-
     /// The optimizer half of step `step`: clips the gradients in `store.gradients` (already summed
-    /// and normalised) and applies the update for `epoch`; `loss` is only reported. Does not advance
+    /// and normalised) and applies the update for `epoch` (the backbone frozen or not as the schedule
+    /// says for it); `loss` is only reported. Does not advance
     /// `step` (the engine does, for applied and skipped steps alike).
     public func applyGradients(loss: Float, epoch: Int) -> StepReport {
-        prepare(epoch: epoch)
+        network.backboneFrozen = config.backboneFrozen(epoch: epoch)
         let store = network.store
         let norm = clipGlobalNorm(store.gradients, specs: store.layout.parameters, maxNorm: config.clipNorm, active: trainable)
         let lr = learningRate(step: step, epoch: epoch)

@@ -17,7 +17,6 @@ public struct RunFolder: Sendable {
     public let url: URL
 
     public init(_ url: URL) { self.url = url.standardizedFileURL }
-    public init(path: String) { self.init(URL(fileURLWithPath: path)) }
 
     public var config: URL { url.appendingPathComponent("config.json") }
     public var split: URL { url.appendingPathComponent("split") }

@@ -30,8 +30,6 @@ public struct StepRecord: Sendable {
     public var timing: StepTiming
     /// True when this step ends its epoch (validation follows).
     public var endsEpoch: Bool
-    /// True when this is the last step of the run (`--steps` or the last epoch).
-    public var isLast: Bool
     /// Steps done after this one (`step + 1`).
     public var stepsDone: Int { step + 1 }
 }
@@ -45,7 +43,7 @@ public struct EpochSummary: Sendable, Codable, Equatable {
     /// Mean training loss over its applied steps.
     public var trainLoss: Double
     public var validationLoss: Double
-    /// Validation metrics in pixels of the network input (NME, PCK by its diagonal).
+    /// Validation metrics in pixels of the network input (NME, PCK by the run's normaliser).
     public var metrics: KeypointMetrics
     /// The mean shape's validation NME (by the same normaliser): the model must beat it.
     public var meanShapeNME: Double
@@ -64,10 +62,6 @@ public struct EpochSummary: Sendable, Codable, Equatable {
 /// The run's epochs, best score and the running sums of the epoch in progress.
 public struct RunHistory: Sendable, Codable, Equatable {
     public var epochs: [EpochSummary] = []
-    /// The 1-based epoch with the lowest validation NME so far (nil before the first epoch ends).
-    public var bestEpoch: Int?
-    /// That epoch's validation NME.
-    public var bestNME: Double?
     /// The epoch in progress: summed loss of its applied steps, their count, images and seconds.
     public var epochLossSum = 0.0
     public var epochSteps = 0
@@ -75,6 +69,11 @@ public struct RunHistory: Sendable, Codable, Equatable {
     public var epochSeconds = 0.0
 
     public init() {}
+
+    /// The 1-based epoch with the lowest validation NME so far (nil before the first epoch ends).
+    public var bestEpoch: Int? { epochs.last(where: \.isBest)?.epoch }
+    /// That epoch's validation NME.
+    public var bestNME: Double? { epochs.last(where: \.isBest)?.metrics.nme }
 
     /// Adds a step to the epoch in progress.
     public mutating func add(_ record: StepRecord) {
@@ -89,7 +88,6 @@ public struct RunHistory: Sendable, Codable, Equatable {
     public mutating func closeEpoch(_ epoch: Int, step: Int, validationLoss: Double, metrics: KeypointMetrics,
                                     meanShapeNME: Double) -> EpochSummary {
         let isBest = metrics.nme < (bestNME ?? .infinity)
-        if isBest { bestEpoch = epoch; bestNME = metrics.nme }
         let summary = EpochSummary(epoch: epoch, step: step, trainLoss: epochLossSum / Double(max(epochSteps, 1)),
                                    validationLoss: validationLoss, metrics: metrics, meanShapeNME: meanShapeNME,
                                    imagesPerSecond: Double(epochImages) / max(epochSeconds, 1e-9), isBest: isBest)

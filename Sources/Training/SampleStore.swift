@@ -21,8 +21,6 @@ public final class SampleStore: @unchecked Sendable {
         samples[index] = Held(image: image, keypoints: keypoints, visibility: visibility, path: path)
     }
 
-    public var count: Int { lock.lock(); defer { lock.unlock() }; return samples.count }
-
     /// The indices among `indices` that this store was never sent.
     public func missing(_ indices: [Int]) -> [Int] {
         lock.lock(); defer { lock.unlock() }

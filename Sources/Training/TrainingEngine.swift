@@ -65,7 +65,6 @@ public final class TrainingEngine {
     private func step(last: Int) throws {
         let work = plan.work(step: trainer.step)
         let started = Date()
-        trainer.prepare(epoch: work.epoch)
         let sourced = try source.gradients(for: work, shouldStop: stopRequested)
         let ordered = sourced.results.sorted { $0.index < $1.index }
         guard ordered.map(\.index) == Array(work.microBatches.indices) else {
@@ -79,7 +78,7 @@ public final class TrainingEngine {
         try source.stepDone(stepsDone: trainer.step, more: trainer.step < last)
         let record = StepRecord(step: work.step, epoch: work.epoch, report: report,
                                 timing: timing(ordered, sourced, started: started, updateStarted: updateStarted),
-                                endsEpoch: plan.endsEpoch(afterSteps: trainer.step), isLast: trainer.step == last)
+                                endsEpoch: plan.endsEpoch(afterSteps: trainer.step))
         history.add(record)
         for o in observers { try o.stepEnded(record, engine: self) }
         if let skipped { try badSteps.skipped(skipped) }
