@@ -1,5 +1,5 @@
 // A trained KeypointNetwork as a standard ONNX inference graph (opset 13): input normalisation,
-// 27 convolutions with BatchNorm folded in, ReLU6 as Clip, then the pooled regression head.
+// the backbone's convolutions with BatchNorm folded in, ReLU6 as Clip, then the head (ONNXHeads.swift).
 import Model
 import Foundation
 
@@ -16,7 +16,8 @@ import Foundation
 /// convolution, W' = W * g and b' = beta - mean * g per output channel, g = gamma / sqrt(var + 1e-3);
 /// dropout is the identity.
 public enum ONNXExport {
-    /// ONNX operator set version (Conv, Clip with min/max inputs, Gemm, GlobalAveragePool, Flatten).
+    /// ONNX operator set version (Conv, Clip with min/max inputs, Gemm, GlobalAveragePool, Flatten,
+    /// MatMul, Reshape, Softmax on one axis, Add).
     public static let opset = 13
     /// ONNX IR version of the file.
     public static let irVersion = 8
@@ -48,7 +49,8 @@ public enum ONNXExport {
             ("producer", "keypoints"),
             ("architecture", "mobilenet_v1"),
             ("alpha", String(config.backbone.alpha)),
-            ("head", "global average pool -> dense \(config.head.hidden) ReLU -> dense \(2 * k)"),
+            ("head", "\(config.head.kind.rawValue): " + config.head.describe(keypoints: k, backbone: config.backbone)),
+            ("feature_stride", String(config.backbone.outputStride)),
             ("keypoint_count", String(k)),
             ("keypoint_names", names),
             ("input_size", String(s)),
@@ -121,21 +123,7 @@ public enum ONNXExport {
             x = "\(base)_relu"
         }
 
-        let hidden = config.head.hidden, features = config.backbone.outputChannels
-        g.nodes.append(ONNXNode(opType: "GlobalAveragePool", inputs: [x], outputs: ["head.pool"], name: "pool"))
-        g.nodes.append(ONNXNode(opType: "Flatten", inputs: ["head.pool"], outputs: ["head.features"], name: "flatten",
-                                attributes: [.int("axis", 1)]))
-        g.initializers.append(.float("head.dense1.weight", dims: [hidden, features], try values("head.dense1.weight")))
-        g.initializers.append(.float("head.dense1.bias", dims: [hidden], try values("head.dense1.bias")))
-        g.initializers.append(.float("head.out.weight", dims: [2 * k, hidden], try values("head.out.weight")))
-        g.initializers.append(.float("head.out.bias", dims: [2 * k], try values("head.out.bias")))
-        // Dense weights are stored [out, in]: Gemm computes features * W^T + b with transB = 1.
-        g.nodes.append(ONNXNode(opType: "Gemm", inputs: ["head.features", "head.dense1.weight", "head.dense1.bias"],
-                                outputs: ["head.dense1"], name: "dense1", attributes: [.int("transB", 1)]))
-        g.nodes.append(ONNXNode(opType: "Relu", inputs: ["head.dense1"], outputs: ["head.dense1_relu"], name: "dense1_relu"))
-        // Dropout is the identity at inference and has no node.
-        g.nodes.append(ONNXNode(opType: "Gemm", inputs: ["head.dense1_relu", "head.out.weight", "head.out.bias"],
-                                outputs: [outputName], name: "out", attributes: [.int("transB", 1)]))
+        try appendHead(to: &g, from: x, network)
         return g
     }
 }

@@ -5,6 +5,7 @@
 /// TensorProto.DataType values used here.
 enum ONNXDataType: Int64 {
     case float = 1
+    case int64 = 7
 }
 
 /// TensorProto: a constant tensor (an initializer), its data little-endian in `raw_data`.
@@ -26,6 +27,18 @@ struct ONNXTensor {
             raw.append(UInt8(truncatingIfNeeded: w >> 16)); raw.append(UInt8(truncatingIfNeeded: w >> 24))
         }
         return ONNXTensor(name: name, dims: dims, rawData: raw, doc: doc)
+    }
+
+    /// An int64 tensor of `dims` (a Reshape's target shape).
+    static func int64(_ name: String, dims: [Int], _ values: [Int64]) -> ONNXTensor {
+        precondition(values.count == dims.reduce(1, *), "\(name): dims \(dims) vs \(values.count) values")
+        var raw = [UInt8]()
+        raw.reserveCapacity(8 * values.count)
+        for v in values {
+            let w = UInt64(bitPattern: v)
+            for byte in 0..<8 { raw.append(UInt8(truncatingIfNeeded: w >> (8 * UInt64(byte)))) }
+        }
+        return ONNXTensor(name: name, dims: dims, dataType: .int64, rawData: raw)
     }
 
     func write(to w: inout ProtobufWriter) {

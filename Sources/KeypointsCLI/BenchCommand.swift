@@ -21,6 +21,8 @@ struct Bench: ParsableCommand {
     var batch: Int = 32
     @Option(name: .customLong("input-size")) var inputSize: Int = 224
     @Option var alpha: Double = 1.0
+    @Option(help: "Head: regression (the anchor's), heatmap or simcc, at their default settings.") var head: HeadKind = .regression
+    @Option(name: .customLong("feature-stride"), help: "16 or 32 (default: 32 for regression, 16 otherwise).") var featureStride: Int?
     @Option(help: "Untimed steps first.") var warmup: Int = 3
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 10
     @Flag(help: "Print where the time goes, layer by layer (forward and backward).") var profile = false
@@ -28,11 +30,13 @@ struct Bench: ParsableCommand {
     func run() throws {
         useLineBufferedOutput()
         Engine.setThreads(compute.threads)
-        let config = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize),
-                                 head: RegressionHeadConfig(hidden: 1024, dropout: 0.5), keypoints: 4)
+        let stride = featureStride ?? (head == .regression ? 32 : 16)
+        let config = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize, outputStride: stride),
+                                 head: HeadConfig(kind: head, hidden: 1024, dropout: 0.5), keypoints: 4)
         let network = try KeypointNetwork(config)
         Initializer.he.initialise(network.store, seed: 0)
         print("oneDNN \(Engine.libraryVersion), \(Engine.threads) thread(s), MobileNetV1 alpha \(alpha) \(inputSize)px, "
+              + "stride \(stride), \(head.rawValue) head, "
               + "\(network.store.layout.parameterCount) parameters, \(network.store.layout.statisticCount) BN statistics")
         if mode == "train" || mode == "all" { try benchTraining(network) }
         if mode == "infer" || mode == "all" {

@@ -9,10 +9,24 @@ struct ModelOptions: ParsableArguments {
     var alpha: Double?
     @Option(name: .customLong("input-size"), help: "Square network input in pixels, a multiple of 32 from 96 to 224.")
     var inputSize: Int = 224
-    @Option(help: "Units of the head's hidden Dense layer.")
+    @Option(help: "Head: regression (pooled, the Keras recipe), heatmap (soft-argmax maps) or simcc (per-axis bins).")
+    var head: HeadKind = .regression
+    @Option(name: .customLong("feature-stride"),
+            help: "Backbone output stride, 16 (blocks 1-11) or 32 (all 13) (default: 32 for regression, 16 otherwise).")
+    var featureStride: Int?
+    @Option(help: "regression head: units of the hidden Dense layer.")
     var hidden: Int = 1024
-    @Option(help: "Dropout rate before the output layer.")
+    @Option(help: "regression head: dropout rate before the output layer.")
     var dropout: Float = 0
+    @Option(name: .customLong("heatmap-upsample"), help: "heatmap head: bilinear upsampling of the maps, 1 or 2.")
+    var heatmapUpsample: Int = 2
+    @Option(name: .customLong("simcc-split"), help: "simcc head: bins per input pixel on each axis, 1-4.")
+    var simccSplit: Int = 2
+    @Option(name: .customLong("head-sigma"), help: "heatmap, simcc heads: Gaussian target deviation in input pixels.")
+    var headSigma: Float = 2
+    @Option(name: .customLong("distribution-weight"),
+            help: "heatmap, simcc heads: weight of the KL loss on the maps or bins beside the coordinate loss (0 = off).")
+    var distributionWeight: Float = 0
     @Option(name: .customLong("init"), help: "Weight initialiser: he, glorot or torch.")
     var initializer: Initializer = .he
     @Option(name: .customLong("init-from"),
@@ -20,11 +34,23 @@ struct ModelOptions: ParsableArguments {
     var initFrom: String?
 
     func validate() throws {
-        do { try MobileNetV1Config(alpha: alpha ?? 1.0, inputSize: inputSize).validate() } catch let e as ModelError {
+        do {
+            try backbone(alpha: alpha ?? 1.0).validate()
+            try headConfig.validate()
+        } catch let e as ModelError {
             throw ValidationError(e.description)
         }
         guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1") }
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
+    }
+
+    private func backbone(alpha: Double) -> MobileNetV1Config {
+        MobileNetV1Config(alpha: alpha, inputSize: inputSize, outputStride: featureStride ?? (head == .regression ? 32 : 16))
+    }
+
+    private var headConfig: HeadConfig {
+        HeadConfig(kind: head, hidden: hidden, dropout: dropout, upsample: heatmapUpsample, splitRatio: simccSplit,
+                   sigma: headSigma, distributionWeight: distributionWeight)
     }
 
     /// The network's settings; with `--init-from`, alpha comes from (and must agree with) that backbone.
@@ -38,8 +64,7 @@ struct ModelOptions: ParsableArguments {
             }
             width = pretrained
         }
-        let c = ModelConfig(backbone: MobileNetV1Config(alpha: width, inputSize: inputSize),
-                            head: RegressionHeadConfig(hidden: hidden, dropout: dropout),
+        let c = ModelConfig(backbone: backbone(alpha: width), head: headConfig,
                             keypoints: keypoints, keypointNames: names)
         do { try c.validate() } catch let e as ModelError { throw ValidationError(e.description) }
         return c
@@ -47,6 +72,7 @@ struct ModelOptions: ParsableArguments {
 }
 
 extension Initializer: ExpressibleByArgument {}
+extension HeadKind: ExpressibleByArgument {}
 
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Passes over the training set.")

@@ -1,16 +1,16 @@
-// The whole keypoint regressor: MobileNetV1 backbone + head over one ParameterStore.
+// The whole keypoint network: MobileNetV1 backbone + head (regression, heatmap or SimCC) over one ParameterStore.
 import Compute
 
 /// Everything that defines a network's shape and its input/output conventions.
 public struct ModelConfig: Sendable, Codable, Equatable {
     public var backbone: MobileNetV1Config
-    public var head: RegressionHeadConfig
+    public var head: HeadConfig
     /// Number of keypoints K; the network predicts 2K numbers.
     public var keypoints: Int
     /// Keypoint names, K of them (`kp1`... when the dataset gives none).
     public var keypointNames: [String]
 
-    public init(backbone: MobileNetV1Config = .init(), head: RegressionHeadConfig = .init(),
+    public init(backbone: MobileNetV1Config = .init(), head: HeadConfig = .init(),
                 keypoints: Int = 4, keypointNames: [String]? = nil) {
         self.backbone = backbone
         self.head = head
@@ -24,15 +24,14 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         guard keypointNames.count == keypoints else {
             throw ModelError("\(keypointNames.count) keypoint names given for \(keypoints) keypoints")
         }
-        guard head.hidden >= 1 else { throw ModelError("head hidden units must be at least 1") }
-        guard head.dropout >= 0 && head.dropout < 1 else { throw ModelError("dropout must be in [0, 1), got \(head.dropout)") }
+        try head.validate()
     }
 
     /// The tensor layout: backbone tensors first, then the head's.
     public var layout: ParameterLayout {
         var layout = ParameterLayout()
         backbone.declare(in: &layout)
-        head.declare(in: &layout, features: backbone.outputChannels, keypoints: keypoints)
+        head.declare(in: &layout, backbone: backbone, keypoints: keypoints)
         return layout
     }
 }
@@ -64,8 +63,7 @@ public final class KeypointNetwork {
         self.engine = engine
         store = ParameterStore(config.layout)
         backbone = try MobileNetV1(config.backbone, store: store, engine: engine)
-        head = try RegressionHead(config.head, features: config.backbone.outputChannels,
-                                  keypoints: config.keypoints, store: store, engine: engine)
+        head = try config.head.make(backbone: config.backbone, keypoints: config.keypoints, store: store, engine: engine)
     }
 
     /// All layers in order: backbone then head.

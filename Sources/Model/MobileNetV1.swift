@@ -2,7 +2,7 @@
 // Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications", 2017.
 import Compute
 
-/// Architecture of the backbone: width multiplier alpha and square input size.
+/// Architecture of the backbone: width multiplier alpha, square input size and output stride.
 ///
 /// Keras layer names are kept in our dotted names so ImageNet weights map one to one:
 /// `conv1` (3x3/2 full convolution) -> `conv1_bn` -> `conv1_relu` (ReLU6), then for block i = 1...13:
@@ -10,15 +10,31 @@ import Compute
 /// `conv_pw_i` (1x1) -> `conv_pw_i_bn` -> `conv_pw_i_relu`.
 /// Stride-2 layers pad with `ZeroPadding2D(((0,1),(0,1)))` (`conv1_pad`, `conv_pad_i`) then a valid
 /// convolution; stride-1 layers use "same" padding. No convolution has a bias; BN epsilon is 1e-3.
+///
+/// With `outputStride` 16 the backbone ends after block 11 (the last stride-16 block, 512 alpha
+/// channels), as localisation heads want: blocks 12 and 13 (stride 32) are not built.
 public struct MobileNetV1Config: Sendable, Codable, Equatable {
     public var alpha: Double
     public var inputSize: Int
+    /// Input pixels per output cell: 32 (all 13 blocks) or 16 (blocks 1...11).
+    public var outputStride: Int
 
     public static let alphas: [Double] = [0.25, 0.5, 0.75, 1.0]
 
-    public init(alpha: Double = 1.0, inputSize: Int = 224) {
+    public init(alpha: Double = 1.0, inputSize: Int = 224, outputStride: Int = 32) {
         self.alpha = alpha
         self.inputSize = inputSize
+        self.outputStride = outputStride
+    }
+
+    private enum CodingKeys: String, CodingKey { case alpha, inputSize, outputStride }
+
+    /// Reads manifests and checkpoints written before `outputStride` existed as stride 32.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        alpha = try c.decode(Double.self, forKey: .alpha)
+        inputSize = try c.decode(Int.self, forKey: .inputSize)
+        outputStride = try c.decodeIfPresent(Int.self, forKey: .outputStride) ?? 32
     }
 
     /// Checks alpha and input size; the message says what is allowed.
@@ -28,6 +44,9 @@ public struct MobileNetV1Config: Sendable, Codable, Equatable {
         }
         guard inputSize % 32 == 0, (96...224).contains(inputSize) else {
             throw ModelError("input size \(inputSize) is not supported; use a multiple of 32 from 96 to 224")
+        }
+        guard outputStride == 16 || outputStride == 32 else {
+            throw ModelError("feature stride \(outputStride) is not supported; use 16 or 32")
         }
     }
 
@@ -40,10 +59,15 @@ public struct MobileNetV1Config: Sendable, Codable, Equatable {
     /// Channels after width scaling, as Keras computes them: `int(filters * alpha)`.
     public func width(_ filters: Int) -> Int { Int(Double(filters) * alpha) }
 
+    /// The blocks this backbone builds: all 13, or the first 11 at output stride 16.
+    public var builtBlocks: ArraySlice<(channels: Int, stride: Int)> {
+        Self.blocks.prefix(outputStride == 16 ? 11 : 13)
+    }
+
     /// Channels of the backbone output.
-    public var outputChannels: Int { width(1024) }
-    /// Spatial size of the backbone output (input / 32).
-    public var outputSize: Int { inputSize / 32 }
+    public var outputChannels: Int { width(builtBlocks.last!.channels) }
+    /// Spatial size of the backbone output (input / outputStride).
+    public var outputSize: Int { inputSize / outputStride }
 }
 
 /// One convolution + BN + ReLU6 unit as named in Keras (`conv1`, `conv_dw_3`, `conv_pw_3`).
@@ -53,13 +77,13 @@ public struct ConvUnit: Sendable {
 }
 
 extension MobileNetV1Config {
-    /// The 27 convolution units in order.
+    /// The convolution units in order: 27 at stride 32, 23 at stride 16.
     public var units: [ConvUnit] {
         var units: [ConvUnit] = []
         var channels = width(32)
         units.append(ConvUnit(name: "conv1", geometry: ConvolutionGeometry(
             inChannels: 3, outChannels: channels, kernel: 3, stride: 2, padding: .keras(kernel: 3, stride: 2))))
-        for (i, block) in Self.blocks.enumerated() {
+        for (i, block) in builtBlocks.enumerated() {
             let id = i + 1
             units.append(ConvUnit(name: "conv_dw_\(id)", geometry: ConvolutionGeometry(
                 inChannels: channels, outChannels: channels, kernel: 3, stride: block.stride,
@@ -92,7 +116,7 @@ public struct NamedLayer {
     public let layer: any Layer
 }
 
-/// The backbone's layers: input [N, 3, S, S] plain NCHW in [-1, 1]; output [N, C, S/32, S/32] nChw8c.
+/// The backbone's layers: input [N, 3, S, S] plain NCHW in [-1, 1]; output [N, C, S/stride, S/stride] nChw8c.
 public final class MobileNetV1 {
     public let config: MobileNetV1Config
     public let layers: [NamedLayer]

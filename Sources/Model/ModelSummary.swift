@@ -24,7 +24,8 @@ public struct ModelSummary: Sendable {
     public init(_ network: KeypointNetwork) {
         let c = network.config, store = network.store
         headline = "MobileNetV1 alpha \(c.backbone.alpha), input \(c.backbone.inputSize)x\(c.backbone.inputSize)x3, "
-            + "head GAP -> Dense(\(c.head.hidden), ReLU) -> Dropout(\(c.head.dropout)) -> Dense(\(2 * c.keypoints)), "
+            + "feature stride \(c.backbone.outputStride), head \(c.head.kind.rawValue): "
+            + c.head.describe(keypoints: c.keypoints, backbone: c.backbone) + ", "
             + "K = \(c.keypoints) (\(c.keypointNames.joined(separator: ", ")))"
         var dims = [1, 3, c.backbone.inputSize, c.backbone.inputSize]
         for (i, named) in network.layers.enumerated() {
@@ -40,7 +41,17 @@ public struct ModelSummary: Sendable {
             macs += u.geometry.multiplyAdds(h: side, w: side)
             side /= u.geometry.stride
         }
-        multiplyAdds = macs + c.backbone.outputChannels * c.head.hidden + c.head.hidden * 2 * c.keypoints
+        multiplyAdds = macs + Self.headMultiplyAdds(c)
+    }
+
+    /// Multiply-adds of the head's dense and convolution layers for one image.
+    static func headMultiplyAdds(_ c: ModelConfig) -> Int {
+        let features = c.backbone.outputChannels, cells = c.backbone.outputSize * c.backbone.outputSize
+        switch c.head.kind {
+        case .regression: return features * c.head.hidden + c.head.hidden * 2 * c.keypoints
+        case .heatmap: return features * c.keypoints * cells
+        case .simcc: return features * c.keypoints * cells + c.keypoints * cells * 2 * c.backbone.inputSize * c.head.splitRatio
+        }
     }
 
     /// The table and totals as text, one line each.
@@ -66,6 +77,9 @@ public struct ModelSummary: Sendable {
         case is GlobalAveragePool: return "global average pool"
         case is Linear: return "dense"
         case is Dropout: return "dropout"
+        case let s as SpatialSoftArgmax: return s.upsample > 1 ? "bilinear x\(s.upsample), soft-argmax" : "soft-argmax"
+        case is MapFlatten: return "flatten maps"
+        case is AxisSoftArgmax: return "per-axis soft-argmax"
         default: return String(describing: type(of: layer))
         }
     }

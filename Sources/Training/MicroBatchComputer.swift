@@ -1,4 +1,4 @@
-// One micro-batch's forward, masked loss and backward: the compute of a training step. Workers run
+// One micro-batch's forward, masked loss (on the coordinates, plus the head's distribution loss) and backward: the compute of a training step. Workers run
 // it on samples they were sent; the single-process path runs this same code on samples its
 // background loader rendered. Both render through `BatchLoader.load` with the run's renderer.
 import Data
@@ -69,8 +69,9 @@ public final class MicroBatchComputer {
         try x.load(plain: batch.images)
         let seed = StepPlan.dropoutSeed(seed: config.training.seed, step: step, microBatch: index)
         let predictions = try network.forward(x, mode: .training(seed: seed)).plain()
-        let (loss, gradient) = config.training.loss.evaluate(predictions: predictions, targets: batch.targets,
-                                                             mask: batch.mask, normalizer: 1)
+        let (coordinateLoss, gradient) = config.training.loss.evaluate(predictions: predictions, targets: batch.targets,
+                                                                       mask: batch.mask, normalizer: 1)
+        let loss = coordinateLoss + (try network.head.distributionLoss(targets: batch.targets, mask: batch.mask))
         try network.backward(gradient)
         var result = MicroBatchResult(index: index, lossSum: loss, labelled: 2 * batch.mask.reduce(0, +), samples: batch.count,
                                       gradients: trainableGradients(), batchStatistics: network.batchStatistics(),

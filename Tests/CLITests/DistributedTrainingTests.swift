@@ -1,6 +1,7 @@
 // The distributed invariants, end to end with real processes and real ZeroMQ sockets: N workers
 // end with the same weights as one process doing the same micro-batches in sequence, and a run
-// stopped and resumed from a checkpoint ends with the same weights as one that never stopped.
+// stopped and resumed from a checkpoint ends with the same weights as one that never stopped; each
+// for the regression, heatmap and SimCC heads.
 import Foundation
 import XCTest
 
@@ -30,38 +31,47 @@ final class DistributedTrainingTests: XCTestCase {
         try Foundation.Data(contentsOf: dir.appendingPathComponent("last/model.safetensors"))
     }
 
+    /// The head flags the invariants are checked with: each head kind, the distribution heads with
+    /// their KL loss on (so its gradient travels too).
+    private static let heads: [[String]] = [[], ["--head", "heatmap", "--distribution-weight", "0.5"],
+                                            ["--head", "simcc", "--simcc-split", "1", "--distribution-weight", "0.5"]]
+
     func testOneTwoAndThreeWorkersGiveTheWeightsOfOneProcess() throws {
-        let root = try BinaryRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let reference = root.appendingPathComponent("local")
-        let r = try BinaryRunner.run(try trainArguments(reference, extra: []))
-        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let expected = try weights(reference)
-        for n in 1...3 {
-            let out = root.appendingPathComponent("workers-\(n)")
-            let w = try BinaryRunner.run(try trainArguments(out, extra: ["--workers", "\(n)"]))
-            XCTAssertEqual(w.status, 0, w.stdout + w.stderr)
-            XCTAssertTrue(w.stdout.contains("worker-\(n) joined"), w.stdout)
-            XCTAssertEqual(try weights(out), expected, "\(n) worker(s) ended with different weights than one process")
+        for head in Self.heads {
+            let root = try BinaryRunner.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let reference = root.appendingPathComponent("local")
+            let r = try BinaryRunner.run(try trainArguments(reference, extra: head))
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            let expected = try weights(reference)
+            for n in 1...3 {
+                let out = root.appendingPathComponent("workers-\(n)")
+                let w = try BinaryRunner.run(try trainArguments(out, extra: head + ["--workers", "\(n)"]))
+                XCTAssertEqual(w.status, 0, w.stdout + w.stderr)
+                XCTAssertTrue(w.stdout.contains("worker-\(n) joined"), w.stdout)
+                XCTAssertEqual(try weights(out), expected, "\(n) worker(s) ended with different weights than one process (\(head))")
+            }
         }
     }
 
     func testStoppedAndResumedRunEndsWithTheWeightsOfAnUninterruptedOne() throws {
-        let root = try BinaryRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let straight = root.appendingPathComponent("straight")
-        XCTAssertEqual(try BinaryRunner.run(try trainArguments(straight, extra: [])).status, 0)
+        for head in Self.heads {
+            let root = try BinaryRunner.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let straight = root.appendingPathComponent("straight")
+            XCTAssertEqual(try BinaryRunner.run(try trainArguments(straight, extra: head)).status, 0)
 
-        let run = root.appendingPathComponent("run")
-        let first = try BinaryRunner.run(try trainArguments(run, extra: ["--steps", "1"]))
-        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
-        XCTAssertTrue(first.stdout.contains("checkpoint: "), first.stdout)
-        // Resume from the run folder alone, through two worker processes: the checkpoint does not
-        // care who computes, and the recorded configuration needs no flag retyped.
-        let second = try BinaryRunner.run(["train", "--resume", run.path, "--workers", "2"])
-        XCTAssertEqual(second.status, 0, second.stdout + second.stderr)
-        XCTAssertTrue(second.stdout.contains("resumed from"), second.stdout)
-        XCTAssertEqual(try weights(run), try weights(straight), "resumed run ended with different weights")
+            let run = root.appendingPathComponent("run")
+            let first = try BinaryRunner.run(try trainArguments(run, extra: head + ["--steps", "1"]))
+            XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+            XCTAssertTrue(first.stdout.contains("checkpoint: "), first.stdout)
+            // Resume from the run folder alone, through two worker processes: the checkpoint does not
+            // care who computes, and the recorded configuration needs no flag retyped.
+            let second = try BinaryRunner.run(["train", "--resume", run.path, "--workers", "2"])
+            XCTAssertEqual(second.status, 0, second.stdout + second.stderr)
+            XCTAssertTrue(second.stdout.contains("resumed from"), second.stdout)
+            XCTAssertEqual(try weights(run), try weights(straight), "resumed run ended with different weights (\(head))")
+        }
     }
 
     /// Flags that change the maths are refused on resume, each difference listed; the same flags

@@ -7,6 +7,20 @@ import XCTest
 
 final class ExportCommandTests: XCTestCase {
     func testExportedONNXReproducesOurPredictionsInONNXRuntime() throws {
+        try exportAndCheck(head: ["--hidden", "8"])
+    }
+
+    /// The heatmap head's graph (1x1 maps, bilinear x2 as two MatMuls, Softmax, expectation) in ONNX Runtime.
+    func testExportedHeatmapHeadReproducesOurPredictionsInONNXRuntime() throws {
+        try exportAndCheck(head: ["--head", "heatmap", "--heatmap-upsample", "2", "--distribution-weight", "0.1"])
+    }
+
+    /// The SimCC head's graph (1x1 maps, flatten, bins, per-axis Softmax, expectation) in ONNX Runtime.
+    func testExportedSimCCHeadReproducesOurPredictionsInONNXRuntime() throws {
+        try exportAndCheck(head: ["--head", "simcc", "--simcc-split", "1", "--distribution-weight", "0.1"])
+    }
+
+    private func exportAndCheck(head: [String]) throws {
         _ = try PythonScripts.interpreter()  // skips, saying how to get the Python tools, when absent
         let root = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -15,8 +29,8 @@ final class ExportCommandTests: XCTestCase {
         // 90 real steps: BN running statistics move well away from their initial (0, 1), so the
         // features and outputs vary enough across images for a wrong graph to show (see --min-spread).
         let train = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
-                                          "--input-size", "96", "--hidden", "8", "--epochs", "30", "--batch-size", "4",
-                                          "--lr", "0.01", "--out", model.path])
+                                          "--input-size", "96", "--epochs", "30", "--batch-size", "4",
+                                          "--lr", "0.01", "--out", model.path] + head)
         XCTAssertEqual(train.status, 0, train.stderr)
 
         let onnx = root.appendingPathComponent("cards.onnx")

@@ -6,7 +6,7 @@ import XCTest
 final class ModelSummaryTests: XCTestCase {
     func testRowsAddUpAndMultiplyAddsMatchThePaper() throws {
         let network = try KeypointNetwork(ModelConfig(backbone: MobileNetV1Config(alpha: 1.0, inputSize: 224),
-                                                      head: RegressionHeadConfig(hidden: 1024), keypoints: 4))
+                                                      head: HeadConfig(hidden: 1024), keypoints: 4))
         let summary = ModelSummary(network)
         XCTAssertEqual(summary.rows.reduce(0) { $0 + $1.parameters }, summary.parameterCount)
         XCTAssertEqual(summary.rows.first { $0.name == "conv_pw_13" }?.shape, [1024, 7, 7])

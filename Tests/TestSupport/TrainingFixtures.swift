@@ -22,7 +22,7 @@ public func cardsDataset(count: Int, size: Int = 64, seed: UInt64 = 3) throws ->
 /// MobileNetV1 alpha 0.25 at 96 px with a `hidden`-unit head, Adam at `lr` (constant), no augmentation.
 public func tinyRunConfig(epochs: Int, batchSize: Int, microBatch: Int, lr: Float = 0.01, seed: UInt64 = 5,
                           hidden: Int = 8, freezeBackboneEpochs: Int = 0) -> RunConfig {
-    let model = ModelConfig(backbone: MobileNetV1Config(alpha: 0.25, inputSize: 96), head: RegressionHeadConfig(hidden: hidden),
+    let model = ModelConfig(backbone: MobileNetV1Config(alpha: 0.25, inputSize: 96), head: HeadConfig(hidden: hidden),
                             keypoints: 4, keypointNames: SyntheticCards.keypointNames)
     var training = TrainingConfig()
     training.epochs = epochs

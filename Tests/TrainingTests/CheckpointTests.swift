@@ -8,7 +8,7 @@ import XCTest
 
 final class CheckpointTests: XCTestCase {
     private func makeTrainer() throws -> (Trainer, RunConfig) {
-        let model = ModelConfig(backbone: MobileNetV1Config(alpha: 0.25, inputSize: 96), head: RegressionHeadConfig(hidden: 8),
+        let model = ModelConfig(backbone: MobileNetV1Config(alpha: 0.25, inputSize: 96), head: HeadConfig(hidden: 8),
                                 keypoints: 4)
         let network = try KeypointNetwork(model)
         Initializer.he.initialise(network.store, seed: 1)
