@@ -5,7 +5,7 @@
 # and prints one table: dataset, recipe, NME, PCK@0.1, mean px (original pixels), the mean shape's
 # NME, wall time, training images/s.
 #   scripts/bench-accuracy.sh                       # every dataset found, every recipe, 15 min each
-#   MINUTES=5 DATASETS="lfw-mtfl-5pt-crops" RECIPES="small" scripts/bench-accuracy.sh
+#   MINUTES=5 DATASETS="lfw-mtfl-5pt-crops" RECIPES="heatmap small" EXTRA_FLAGS="--lr 3e-3" scripts/bench-accuracy.sh
 # Real faces come from ../shared/datasets (KEYPOINTS_DATASETS), NME by the inter-ocular distance
 # (pair:1,2); a missing set is said and skipped. Generated cards (2,000 at 256 px, seed 1) are always
 # there, NME by the image diagonal. Runs go to runs/bench-accuracy/ (removed first).
@@ -18,7 +18,8 @@ root=${KEYPOINTS_DATASETS:-../shared/datasets}
 minutes=${MINUTES:-15}
 workers=${WORKERS:-2}
 datasets=${DATASETS:-lfw-mtfl-5pt lfw-mtfl-5pt-crops cards}
-recipes=${RECIPES:-defaults small}
+recipes=${RECIPES:-defaults regression heatmap simcc}
+extra=${EXTRA_FLAGS:-}   # flags added to every recipe (a study's one change)
 out=runs/bench-accuracy
 rm -rf "$out"
 mkdir -p "$out"
@@ -26,8 +27,11 @@ mkdir -p "$out"
 recipe_flags() { # the flags a recipe adds to the defaults
   case "$1" in
     defaults) echo "" ;;
-    small) echo "--alpha 0.25 --input-size 128 --hidden 256 --lr 4e-3" ;;   # the demo's recipe
-    *) echo "bench-accuracy: unknown recipe $1 (defaults, small)" >&2; exit 2 ;;
+    regression|heatmap|simcc) echo "--head $1" ;;   # the defaults with this head
+    keras) echo "--head regression --alpha 1.0 --input-size 224 --hidden 1024 --lr 1e-3 --loss mse" ;;   # the classic recipe, from scratch
+    small) echo "--alpha 0.25 --input-size 128 --head regression --hidden 256 --lr 4e-3" ;;   # the demo's recipe before the heatmap head
+    small-heatmap) echo "--alpha 0.25 --input-size 128" ;;   # the defaults at the demo's size and width
+    *) echo "bench-accuracy: unknown recipe $1 (defaults, regression, heatmap, simcc, keras, small, small-heatmap)" >&2; exit 2 ;;
   esac
 }
 
@@ -49,7 +53,7 @@ for dataset in $datasets; do
     status=0
     # shellcheck disable=SC2046
     timeout --signal=TERM --kill-after=120 "${minutes}m" "$bin" train "${data[@]}" --workers "$workers" \
-      --normalize "$normalize" --log-every 0 --out "$run" $(recipe_flags "$recipe") > "$run.log" 2>&1 || status=$?
+      --normalize "$normalize" --log-every 0 --out "$run" $(recipe_flags "$recipe") $extra > "$run.log" 2>&1 || status=$?
     if [ "$status" != 0 ] && [ "$status" != 130 ] && [ "$status" != 124 ]; then
       echo "bench-accuracy: training failed (exit $status); its log ends with:"; tail -5 "$run.log"; exit 1
     fi

@@ -85,6 +85,18 @@ public struct KeypointDataset: Sendable {
         return { i in (try copy.image(i), copy.labels.records[i].keypoints, copy.labels.records[i].visibility) }
     }
 
+    /// The median of the images' longer sides in pixels, read from the headers of up to `sample`
+    /// images spread evenly over the set; nil for an empty set.
+    public func medianLongSide(sample: Int = 256) -> Int? {
+        guard count > 0 else { return nil }
+        let step = max(1, count / sample)
+        let sides = stride(from: 0, to: count, by: step).compactMap { i -> Int? in
+            guard let size = try? ImageCodec.imageSize(images[i], path: labels.records[i].imagePath) else { return nil }
+            return max(size.width, size.height)
+        }.sorted()
+        return sides.isEmpty ? nil : sides[sides.count / 2]
+    }
+
     /// A dataset of the samples at `indices` (for a train/validation split).
     public func subset(_ indices: [Int]) -> KeypointDataset {
         var labels = self.labels

@@ -24,9 +24,9 @@ struct AugmentPreview: ParsableCommand {
     func run() throws {
         let labels = dataOptions.data!
         let dataset = try KeypointDataset.load(labels: labels, description: dataOptions.describe, skipBad: dataOptions.skipBad)
-        try augment.config.validate(for: dataset.description, labels: labels)
+        try augment.config(for: dataset.description).validate(for: dataset.description, labels: labels)
         let renderer = SampleRenderer(size: inputSize, resize: dataOptions.resize, description: dataset.description)
-        let loader = BatchLoader(source: dataset.sampleSource, renderer: renderer, augmentation: augment.config,
+        let loader = BatchLoader(source: dataset.sampleSource, renderer: renderer, augmentation: augment.config(for: dataset.description),
                                  seed: seed, threads: dataOptions.loaderThreads)
         let batch = loader.load(epoch: epoch, indices: Array(0..<min(count, dataset.count)))
         let plane = 3 * inputSize * inputSize, k = dataset.description.keypointCount

@@ -30,16 +30,18 @@ extension ResizeMode: ExpressibleByArgument {}
 struct AugmentOptions: ParsableArguments {
     @Flag(name: .customLong("no-augment"), help: "Train on the images as they are.")
     var noAugment = false
-    @Option(help: "Largest random rotation, degrees.") var rotation: Double = 15
-    @Option(help: "Random scale range, ± this fraction.") var scale: Double = 0.15
-    @Option(help: "Random shift, ± this fraction of the input side.") var translate: Double = 0.08
+    @Option(help: "Largest random rotation, degrees.") var rotation: Double = 5
+    @Option(help: "Random scale range, ± this fraction.") var scale: Double = 0.05
+    @Option(help: "Random shift, ± this fraction of the input side.") var translate: Double = 0.03
     @Option(help: "Largest random shear, degrees.") var shear: Double = 0
-    @Option(help: "Probability of a horizontal flip (needs flip_pairs in the dataset description).") var flip: Double = 0
+    @Option(help: "Probability of a horizontal flip, which swaps the flip_pairs (default: 0.5 when the dataset description declares flip pairs, else 0).")
+    var flip: Double?
     @Option(help: "Colour jitter: brightness, contrast and saturation change, ± this fraction.") var colour: Double = 0.2
     @Option(help: "Probability of a Gaussian blur.") var blur: Double = 0.1
     @Option(help: "Pixel noise standard deviation (0-255 units).") var noise: Double = 3
 
-    var config: AugmentationConfig {
+    /// The augmentation for a dataset described by `description` (which decides the default flip).
+    func config(for description: DatasetDescription) -> AugmentationConfig {
         if noAugment { return .none }
         var c = AugmentationConfig()
         c.rotation = rotation
@@ -47,7 +49,7 @@ struct AugmentOptions: ParsableArguments {
         c.scaleMax = 1 + scale
         c.translation = translate
         c.shear = shear
-        c.flipProbability = flip
+        c.flipProbability = flip ?? (description.flipPairsDeclared && !description.flipPairs.isEmpty ? 0.5 : 0)
         c.brightness = colour; c.contrast = colour; c.saturation = colour
         c.blurProbability = blur
         c.noise = noise

@@ -30,7 +30,7 @@ struct Describe: ParsableCommand {
             training = try SavedModel.manifest(at: url).training
         } else {
             network = try KeypointNetwork(try modelOptions.config(keypoints: keypoints,
-                                                                  names: (1...max(1, keypoints)).map { "kp\($0)" }))
+                                                                  names: (1...max(1, keypoints)).map { "kp\($0)" }, imageSide: nil))
         }
         for line in ModelSummary(network).lines { print(line) }
         if !training.isEmpty {

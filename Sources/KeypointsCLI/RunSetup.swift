@@ -86,6 +86,7 @@ final class RunSetup {
                                     trainImages: train.count, validationImages: validation.count))
         }
         print("training MobileNetV1 alpha \(config.model.backbone.alpha) at \(config.model.backbone.inputSize)px, "
+              + "\(config.model.head.kind.rawValue) head at feature stride \(config.model.backbone.outputStride), "
               + "K=\(config.model.keypoints), \(network.store.layout.parameterCount) parameters, \(train.count) train / "
               + "\(validation.count) val images, batch \(config.training.batchSize) in micro-batches of \(config.microBatch), "
               + "\(plan.totalSteps(epochs: config.training.epochs)) steps; run folder \(run.url.path)")
@@ -94,9 +95,21 @@ final class RunSetup {
     /// The run's configuration as the flags give it.
     private static func runConfig(_ options: TrainingSetupOptions, train: KeypointDataset) throws -> RunConfig {
         let names = train.description.keypointNames
-        let model = try options.model.config(keypoints: names.count, names: names)
-        let training = try options.training.config(inputSize: model.backbone.inputSize, samples: train.count)
-        let augmentation = options.augment.config
+        let side = options.model.inputSize == nil ? train.medianLongSide() : nil
+        let model = try options.model.config(keypoints: names.count, names: names, imageSide: side)
+        if options.model.inputSize == nil {
+            print("input size \(model.backbone.inputSize) px, from the images' median longer side"
+                  + (side.map { " (\($0) px)" } ?? " (unreadable: the default)") + "; --input-size sets it")
+        }
+        let training = try options.training.config(inputSize: model.backbone.inputSize, samples: train.count, head: model.head.kind)
+        if model.backbone.neck > 0 && training.freezeBackboneEpochs > 0 {
+            throw ValidationError("--freeze-backbone-epochs would also freeze the neck (--neck \(model.backbone.neck)), which starts "
+                                  + "from random weights; pass --neck 0 to freeze the pretrained backbone alone")
+        }
+        let augmentation = options.augment.config(for: train.description)
+        if options.augment.flip == nil && augmentation.flipProbability > 0 {
+            print("horizontal flips with probability \(augmentation.flipProbability), as the description declares flip pairs; --flip 0 turns them off")
+        }
         try augmentation.validate(for: train.description, labels: options.dataOptions.data ?? train.labels.sourceFile)
         // Imported BN statistics are kept: new batches fold in at momentum 0.99 from the first update.
         let normalizer: Normalizer

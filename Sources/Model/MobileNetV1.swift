@@ -12,30 +12,40 @@ import Compute
 /// convolution; stride-1 layers use "same" padding. No convolution has a bias; BN epsilon is 1e-3.
 ///
 /// With `outputStride` 16 the backbone ends after block 11 (the last stride-16 block, 512 alpha
-/// channels), as localisation heads want: blocks 12 and 13 (stride 32) are not built.
+/// channels), as localisation heads want: blocks 12 and 13 (stride 32) are not built. A `neck` of
+/// N channels adds one depthwise-separable block of our own after the last built block
+/// (`neck_dw`: 3x3/1 depthwise, `neck_pw`: 1x1 to N, each with BN and ReLU6), trained from scratch.
 public struct MobileNetV1Config: Sendable, Codable, Equatable {
     public var alpha: Double
     public var inputSize: Int
     /// Input pixels per output cell: 32 (all 13 blocks) or 16 (blocks 1...11).
     public var outputStride: Int
+    /// Output channels of the extra block after the MobileNet blocks; 0 = none.
+    public var neck: Int
 
     public static let alphas: [Double] = [0.25, 0.5, 0.75, 1.0]
 
-    public init(alpha: Double = 1.0, inputSize: Int = 224, outputStride: Int = 32) {
+    public init(alpha: Double = 1.0, inputSize: Int = 224, outputStride: Int = 32, neck: Int = 0) {
         self.alpha = alpha
         self.inputSize = inputSize
         self.outputStride = outputStride
+        self.neck = neck
     }
 
-    private enum CodingKeys: String, CodingKey { case alpha, inputSize, outputStride }
+    private enum CodingKeys: String, CodingKey { case alpha, inputSize, outputStride, neck }
 
-    /// Reads manifests and checkpoints written before `outputStride` existed as stride 32.
+    /// Reads manifests and checkpoints written before `outputStride` and `neck` existed as stride
+    /// 32 without a neck.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         alpha = try c.decode(Double.self, forKey: .alpha)
         inputSize = try c.decode(Int.self, forKey: .inputSize)
         outputStride = try c.decodeIfPresent(Int.self, forKey: .outputStride) ?? 32
+        neck = try c.decodeIfPresent(Int.self, forKey: .neck) ?? 0
     }
+
+    /// True for the tensors of the neck, which no pretrained MobileNet has.
+    public static func isNeck(_ tensorName: String) -> Bool { tensorName.hasPrefix("backbone.neck_") }
 
     /// Checks alpha and input size; the message says what is allowed.
     public func validate() throws {
@@ -48,6 +58,7 @@ public struct MobileNetV1Config: Sendable, Codable, Equatable {
         guard outputStride == 16 || outputStride == 32 else {
             throw ModelError("feature stride \(outputStride) is not supported; use 16 or 32")
         }
+        guard (0...1024).contains(neck) else { throw ModelError("--neck must be 0 (none) to 1024 channels, got \(neck)") }
     }
 
     /// The paper's Table 1 after the first convolution: (pointwise output channels, depthwise stride).
@@ -64,8 +75,8 @@ public struct MobileNetV1Config: Sendable, Codable, Equatable {
         Self.blocks.prefix(outputStride == 16 ? 11 : 13)
     }
 
-    /// Channels of the backbone output.
-    public var outputChannels: Int { width(builtBlocks.last!.channels) }
+    /// Channels of the backbone output (the neck's, when there is one).
+    public var outputChannels: Int { neck > 0 ? neck : width(builtBlocks.last!.channels) }
     /// Spatial size of the backbone output (input / outputStride).
     public var outputSize: Int { inputSize / outputStride }
 }
@@ -77,7 +88,7 @@ public struct ConvUnit: Sendable {
 }
 
 extension MobileNetV1Config {
-    /// The convolution units in order: 27 at stride 32, 23 at stride 16.
+    /// The convolution units in order: 27 at stride 32, 23 at stride 16, then the neck's 2.
     public var units: [ConvUnit] {
         var units: [ConvUnit] = []
         var channels = width(32)
@@ -92,6 +103,12 @@ extension MobileNetV1Config {
             units.append(ConvUnit(name: "conv_pw_\(id)", geometry: ConvolutionGeometry(
                 inChannels: channels, outChannels: out, kernel: 1, stride: 1, padding: .symmetric(0))))
             channels = out
+        }
+        if neck > 0 {
+            units.append(ConvUnit(name: "neck_dw", geometry: ConvolutionGeometry(
+                inChannels: channels, outChannels: channels, kernel: 3, stride: 1, padding: .keras(kernel: 3, stride: 1), groups: channels)))
+            units.append(ConvUnit(name: "neck_pw", geometry: ConvolutionGeometry(
+                inChannels: channels, outChannels: neck, kernel: 1, stride: 1, padding: .symmetric(0))))
         }
         return units
     }

@@ -117,19 +117,24 @@ public enum SavedModel {
             throw ModelError("\(directory.path) holds a MobileNet with alpha \(manifest.model.backbone.alpha), this model has alpha "
                              + "\(network.config.backbone.alpha): pass --alpha \(manifest.model.backbone.alpha) or import the matching weights")
         }
-        try loadWeights(into: network, from: directory.appendingPathComponent(weightsFile), only: "backbone.")
+        // A pretrained MobileNet has no neck: it starts from the initialiser's values unless the folder has one.
+        let sameNeck = manifest.model.backbone.neck == network.config.backbone.neck && network.config.backbone.neck > 0
+        let skipped: ((String) -> Bool)? = sameNeck ? nil : { MobileNetV1Config.isNeck($0) }
+        try loadWeights(into: network, from: directory.appendingPathComponent(weightsFile), only: "backbone.", skipping: skipped)
         return manifest
     }
 
-    /// Loads every tensor the network declares (or, with `prefix`, those whose names start with it)
-    /// from a safetensors file, checking names and shapes.
-    public static func loadWeights(into network: KeypointNetwork, from url: URL, only prefix: String = "") throws {
+    /// Loads every tensor the network declares (or, with `prefix`, those whose names start with it,
+    /// except those `skipping` picks) from a safetensors file, checking names and shapes.
+    public static func loadWeights(into network: KeypointNetwork, from url: URL, only prefix: String = "",
+                                   skipping: ((String) -> Bool)? = nil) throws {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ModelError("\(url.path) not found or unreadable")
         }
         let (tensors, _) = try SafeTensors.decode(data, source: url.path)
         let store = network.store
-        for spec in store.layout.parameters + store.layout.statistics where spec.name.hasPrefix(prefix) {
+        for spec in store.layout.parameters + store.layout.statistics
+        where spec.name.hasPrefix(prefix) && !(skipping?(spec.name) ?? false) {
             guard let t = tensors[spec.name] else {
                 throw ModelError("\(url.path) has no tensor \(spec.name): it was saved for a different architecture")
             }

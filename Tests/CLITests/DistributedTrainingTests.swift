@@ -33,7 +33,7 @@ final class DistributedTrainingTests: XCTestCase {
 
     /// The head flags the invariants are checked with: each head kind, the distribution heads with
     /// their KL loss on (so its gradient travels too).
-    private static let heads: [[String]] = [[], ["--head", "heatmap", "--distribution-weight", "0.5"],
+    private static let heads: [[String]] = [["--head", "regression"], ["--head", "heatmap", "--distribution-weight", "0.5"],
                                             ["--head", "simcc", "--simcc-split", "1", "--distribution-weight", "0.5"]]
 
     func testOneTwoAndThreeWorkersGiveTheWeightsOfOneProcess() throws {

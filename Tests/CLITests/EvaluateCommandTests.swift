@@ -72,7 +72,9 @@ final class EvaluateCommandTests: XCTestCase {
 
         let describe = try BinaryRunner.run(["describe", "--model", model.path])
         XCTAssertEqual(describe.status, 0, describe.stderr)
-        XCTAssertTrue(describe.stdout.contains("conv_dw_13") && describe.stdout.contains("trainable parameters"), describe.stdout)
+        // The default heatmap head: blocks 1-11, then the maps and the soft-argmax.
+        XCTAssertTrue(describe.stdout.contains("conv_dw_11") && !describe.stdout.contains("conv_dw_12")
+                      && describe.stdout.contains("soft_argmax") && describe.stdout.contains("trainable parameters"), describe.stdout)
 
         let real = try BinaryRunner.run(["evaluate", "--model", model.path, "--data", cards.appendingPathComponent("labels.csv").path,
                                          "--normalize", "pair:1,3"])

@@ -7,7 +7,7 @@ import XCTest
 
 final class ExportCommandTests: XCTestCase {
     func testExportedONNXReproducesOurPredictionsInONNXRuntime() throws {
-        try exportAndCheck(head: ["--hidden", "8"])
+        try exportAndCheck(head: ["--head", "regression", "--hidden", "8"])
     }
 
     /// The heatmap head's graph (1x1 maps, bilinear x2 as two MatMuls, Softmax, expectation) in ONNX Runtime.

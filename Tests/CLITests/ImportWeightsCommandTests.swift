@@ -29,7 +29,7 @@ final class ImportWeightsCommandTests: XCTestCase {
         XCTAssertEqual(synth.status, 0, synth.stderr)
         // No --alpha: it comes from the backbone.
         let r = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path,
-                                      "--init-from", backbone.path, "--freeze-backbone-epochs", "1",
+                                      "--init-from", backbone.path, "--freeze-backbone-epochs", "1", "--head", "regression",
                                       "--input-size", "96", "--hidden", "32", "--epochs", "1", "--batch-size", "8",
                                       "--out", model.path])
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
@@ -40,6 +40,17 @@ final class ImportWeightsCommandTests: XCTestCase {
         XCTAssertEqual(before.count, 27 * 5)
         for (name, t) in before { XCTAssertEqual(after[name], t, name) }
         XCTAssertNotNil(after["head.out.weight"])
+
+        // The default heatmap head uses blocks 1-11 of the same backbone, frozen alike.
+        let heatmap = dir.appendingPathComponent("heatmap")
+        let h = try BinaryRunner.run(["train", "--data", dir.appendingPathComponent("cards/labels.csv").path,
+                                      "--init-from", backbone.path, "--freeze-backbone-epochs", "1",
+                                      "--input-size", "96", "--epochs", "1", "--batch-size", "8", "--out", heatmap.path])
+        XCTAssertEqual(h.status, 0, "stderr: \(h.stderr)")
+        let stride16 = try tensors(heatmap.appendingPathComponent("last"))
+        XCTAssertEqual(stride16.keys.filter { $0.hasPrefix("backbone.") }.count, 23 * 5)
+        for (name, t) in stride16 where name.hasPrefix("backbone.") { XCTAssertEqual(before[name], t, name) }
+        XCTAssertNotNil(stride16["head.maps.weight"])
 
         let describe = try BinaryRunner.run(["describe", "--model", backbone.path])
         XCTAssertEqual(describe.status, 0, describe.stderr)

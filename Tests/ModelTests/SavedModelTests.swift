@@ -94,6 +94,31 @@ final class SavedModelTests: XCTestCase {
         XCTAssertEqual(try SavedModel.load(from: directory).store.values("head.out.bias"), [1, 2, 3, 4, 5, 6])
     }
 
+    /// A backbone from a model without a neck (as every imported MobileNet) goes into a heatmap
+    /// network with one: the MobileNet blocks are copied, the neck keeps its own initial values;
+    /// from a model with the same neck, the neck is copied too.
+    func testBackboneIntoANetworkWithANeck() throws {
+        let plain = try KeypointNetwork(ModelConfig(backbone: .init(alpha: 0.25, inputSize: 96, outputStride: 16),
+                                                    head: .init(kind: .heatmap), keypoints: 3))
+        Initializer.he.initialise(plain.store, seed: 1)
+        try SavedModel.save(plain, to: directory)
+        let necked = ModelConfig(backbone: .init(alpha: 0.25, inputSize: 96, outputStride: 16, neck: 32),
+                                 head: .init(kind: .heatmap), keypoints: 3)
+        let target = try KeypointNetwork(necked)
+        Initializer.he.initialise(target.store, seed: 2)
+        let neckBefore = target.store.values("backbone.neck_pw.weight")
+        try SavedModel.loadBackbone(into: target, from: directory)
+        XCTAssertEqual(target.store.values("backbone.conv_pw_11.weight"), plain.store.values("backbone.conv_pw_11.weight"))
+        XCTAssertEqual(target.store.values("backbone.neck_pw.weight"), neckBefore)
+        XCTAssertEqual(target.config.backbone.units.map(\.name).suffix(3), ["conv_pw_11", "neck_dw", "neck_pw"])
+
+        let other = try KeypointNetwork(necked)
+        Initializer.he.initialise(other.store, seed: 3)
+        try SavedModel.save(other, to: directory)
+        try SavedModel.loadBackbone(into: target, from: directory)
+        XCTAssertEqual(target.store.values("backbone.neck_pw.weight"), other.store.values("backbone.neck_pw.weight"))
+    }
+
     func testMissingTensorNamesFileAndTensor() throws {
         try SavedModel.save(try makeNetwork(), to: directory)
         try rewriteWeights { $0.removeAll { $0.name == "backbone.conv_dw_3_bn.running_var" } }
