@@ -30,32 +30,34 @@ final class TrainCommandTests: XCTestCase {
     }
 
     /// Without --input-size the input follows the images (64 px cards: 96, the smallest; 160 px:
-    /// 128, the largest default); without --flip, a description with flip pairs turns flips on.
+    /// 128, the largest default); without --flip, flips are on where the description declares flip
+    /// pairs (synth writes them) and off where it does not.
     func testInputSizeAndFlipDefaultsFollowTheData() throws {
         let dir = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
+        func train(_ cards: URL, _ name: String, _ extra: [String] = []) throws -> RunResult {
+            try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
+                                  "--epochs", "1", "--batch-size", "8", "--steps", "1", "--out", dir.appendingPathComponent(name).path] + extra)
+        }
         for (side, expected) in [(64, 96), (160, 128)] {
             let cards = dir.appendingPathComponent("cards-\(side)")
             XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "10", "--size", "\(side)"]).status, 0)
-            let r = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
-                                          "--hidden", "8", "--epochs", "1", "--batch-size", "8", "--steps", "1",
-                                          "--out", dir.appendingPathComponent("run-\(side)").path])
+            let r = try train(cards, "run-\(side)")
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertTrue(r.stdout.contains("input size \(expected) px, from the images' median longer side (\(side) px)"), r.stdout)
             XCTAssertTrue(r.stdout.contains("at \(expected)px"), r.stdout)
-            XCTAssertFalse(r.stdout.contains("horizontal flips"), "cards declare no flip pairs: \(r.stdout)")
+            XCTAssertTrue(r.stdout.contains("horizontal flips with probability 0.5"), r.stdout)
+            let record = try String(contentsOf: dir.appendingPathComponent("run-\(side)/config.json"), encoding: .utf8)
+            XCTAssertTrue(record.contains("\"flipProbability\" : 0.5"), record)
         }
         let cards = dir.appendingPathComponent("cards-64")
-        try Data(#"{"flip_pairs": [["top_left", "top_right"], ["bottom_left", "bottom_right"]]}"#.utf8)
-            .write(to: cards.appendingPathComponent("labels.keypoints.json"))
-        let flipped = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
-                                            "--input-size", "96", "--hidden", "8", "--epochs", "1", "--batch-size", "8", "--steps", "1",
-                                            "--out", dir.appendingPathComponent("run-flip").path])
-        XCTAssertEqual(flipped.status, 0, flipped.stderr)
-        XCTAssertTrue(flipped.stdout.contains("horizontal flips with probability 0.5"), flipped.stdout)
-        XCTAssertFalse(flipped.stdout.contains("input size 96 px, from"), "--input-size given: \(flipped.stdout)")
-        let record = try String(contentsOf: dir.appendingPathComponent("run-flip/config.json"), encoding: .utf8)
-        XCTAssertTrue(record.contains("\"flipProbability\" : 0.5"), record)
+        try FileManager.default.removeItem(at: cards.appendingPathComponent("labels.keypoints.json"))
+        let plain = try train(cards, "run-no-pairs", ["--input-size", "96"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertFalse(plain.stdout.contains("horizontal flips"), plain.stdout)
+        XCTAssertFalse(plain.stdout.contains("input size 96 px, from"), "--input-size given: \(plain.stdout)")
+        let record = try String(contentsOf: dir.appendingPathComponent("run-no-pairs/config.json"), encoding: .utf8)
+        XCTAssertTrue(record.contains("\"flipProbability\" : 0"), record)
     }
 
     /// The run folder holds everything: both models, checkpoints, the metrics log (one line per
