@@ -15,5 +15,5 @@ if [ ! -f "$data/labels.csv" ]; then
   "$bin" synth --out "$data" --count 2000 --size 256 --seed 1
 fi
 exec "$bin" train --data "$data/labels.csv" --workers "$workers" \
-  --alpha 0.25 --input-size 128 --hidden 256 --epochs 15 --batch-size 32 --micro-batch 16 --lr 4e-3 \
+  --alpha 0.25 --input-size 128 --epochs 15 --batch-size 32 --micro-batch 16 \
   --out runs/demo/run --auto-resume "$@"

@@ -13,8 +13,9 @@ import Model
 import Training
 
 /// The protocol version; both sides must speak the same one. 2: the welcome's run configuration
-/// carries the BN statistics prior.
-public let wireProtocolVersion: UInt16 = 2
+/// carries the BN statistics prior. 3: it carries the head kind and its settings, the feature
+/// stride and the neck (a v2 worker would build a regression head).
+public let wireProtocolVersion: UInt16 = 3
 
 /// The largest message the coordinator accepts, bytes: a gradient message (parameters and BN
 /// statistics as float32) plus 4 MiB for its header and metadata. Anything larger is refused by the

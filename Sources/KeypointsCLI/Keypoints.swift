@@ -6,7 +6,7 @@ struct Keypoints: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keypoints",
         abstract: "Train MobileNet to find keypoints in images (oneDNN on the CPU).",
-        version: "0.2.0",
+        version: "0.3.0",
         subcommands: [
             Train.self, CoordinatorCommand.self, WorkerCommand.self,   // training
             Evaluate.self, Predict.self, Describe.self,                // using a model

@@ -4,7 +4,7 @@ import Compute
 /// Input [N*K, Bx + By] logits (plain `.nc`, row n*K + k for keypoint k of image n: Bx x-bin
 /// logits then By y-bin logits); output [N, 2K] plain: the expected bin centre per axis, in
 /// normalised input-frame coordinates (bin b of B has centre (b + 0.5) / B). No parameters.
-public final class AxisSoftArgmax: Layer {
+public final class AxisSoftArgmax: DistributionDecoder {
     public let keypoints: Int, xBins: Int, yBins: Int
     public var computesInputGradient = true
     public var computesParameterGradients = true

@@ -41,6 +41,48 @@ extension KeypointHead {
     }
 }
 
+/// A soft-argmax decoder whose distributions can take a KL loss to Gaussian targets.
+public protocol DistributionDecoder: Layer {
+    /// Adds `weight` x the KL divergence from Gaussian targets of deviation `sigma` (normalised
+    /// units) to the last forward's distributions, for each keypoint with mask > 0; its gradient
+    /// joins the next backward. Returns the sum over keypoints.
+    func distributionLoss(targets: [Float], mask: [Float], sigma: Float, weight: Float) throws -> Float
+}
+
+/// A head that starts with a 1x1 convolution to K maps and ends in a distribution decoder
+/// (heatmap, SimCC): it stops at the maps while the backbone is frozen.
+public protocol DistributionHead: KeypointHead {
+    var maps: Convolution2D { get }
+    var decoder: any DistributionDecoder { get }
+    var config: HeadConfig { get }
+    /// Network input side in pixels (sigma is given in input pixels).
+    var inputSize: Int { get }
+}
+
+extension DistributionHead {
+    public var propagatesToBackbone: Bool {
+        get { maps.computesInputGradient }
+        set { maps.computesInputGradient = newValue }
+    }
+
+    public func forward(_ features: Tensor, mode: Mode) throws -> Tensor { try forwardLayers(features, mode: mode) }
+
+    public func backward(_ dPredictions: Tensor) throws -> Tensor? { try backwardLayers(dPredictions) }
+
+    public func distributionLoss(targets: [Float], mask: [Float]) throws -> Float {
+        guard config.distributionWeight > 0 else { return 0 }
+        return try decoder.distributionLoss(targets: targets, mask: mask, sigma: config.sigma / Float(inputSize),
+                                            weight: config.distributionWeight)
+    }
+
+    /// The 1x1 convolution from the backbone's channels to K maps, over `head.maps.weight`.
+    public static func mapsConvolution(backbone: MobileNetV1Config, keypoints: Int, store: ParameterStore, engine: Engine) -> Convolution2D {
+        Convolution2D(ConvolutionGeometry(inChannels: backbone.outputChannels, outChannels: keypoints, kernel: 1,
+                                          stride: 1, padding: .symmetric(0)),
+                      weights: store.slice("head.maps.weight"), engine: engine)
+    }
+}
+
 /// Which head turns features into coordinates.
 public enum HeadKind: String, Sendable, Codable, CaseIterable {
     /// Global average pooling and two dense layers (the Keras recipe).

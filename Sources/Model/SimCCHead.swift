@@ -7,12 +7,12 @@ import Compute
 /// (S the input size, r the split ratio) -> `soft_argmax`: the expected bin centre per axis ->
 /// [N, 2K]. The loss goes on the coordinates; with a distribution weight, also on the bins (KL to
 /// a Gaussian of `sigma` input pixels, SimCC's label smoothing).
-public final class SimCCHead: KeypointHead {
+public final class SimCCHead: DistributionHead {
     public let layers: [NamedLayer]
-    private let maps: Convolution2D
-    private let decoder: AxisSoftArgmax
-    private let config: HeadConfig
-    private let inputSize: Int
+    public let maps: Convolution2D
+    public let decoder: any DistributionDecoder
+    public let config: HeadConfig
+    public let inputSize: Int
 
     /// Tensors `head.maps.weight` [K, C, 1, 1], `head.bins.weight` [2 S r, h w] and `head.bins.bias` [2 S r].
     static func declare(_ config: HeadConfig, in layout: inout ParameterLayout, backbone: MobileNetV1Config, keypoints: Int) {
@@ -26,28 +26,12 @@ public final class SimCCHead: KeypointHead {
         self.config = config
         inputSize = backbone.inputSize
         let cells = backbone.outputSize * backbone.outputSize, axisBins = backbone.inputSize * config.splitRatio
-        maps = Convolution2D(ConvolutionGeometry(inChannels: backbone.outputChannels, outChannels: keypoints, kernel: 1,
-                                                 stride: 1, padding: .symmetric(0)),
-                             weights: store.slice("head.maps.weight"), engine: engine)
+        maps = Self.mapsConvolution(backbone: backbone, keypoints: keypoints, store: store, engine: engine)
         let bins = try Linear(inFeatures: cells, outFeatures: 2 * axisBins, weights: store.slice("head.bins.weight"),
                               bias: store.slice("head.bins.bias"), engine: engine)
-        decoder = AxisSoftArgmax(keypoints: keypoints, xBins: axisBins, yBins: axisBins, engine: engine)
+        let decoder = AxisSoftArgmax(keypoints: keypoints, xBins: axisBins, yBins: axisBins, engine: engine)
+        self.decoder = decoder
         layers = [NamedLayer(name: "maps", layer: maps), NamedLayer(name: "flatten", layer: MapFlatten(engine: engine)),
                   NamedLayer(name: "bins", layer: bins), NamedLayer(name: "soft_argmax", layer: decoder)]
-    }
-
-    public var propagatesToBackbone: Bool {
-        get { maps.computesInputGradient }
-        set { maps.computesInputGradient = newValue }
-    }
-
-    public func forward(_ features: Tensor, mode: Mode) throws -> Tensor { try forwardLayers(features, mode: mode) }
-
-    public func backward(_ dPredictions: Tensor) throws -> Tensor? { try backwardLayers(dPredictions) }
-
-    public func distributionLoss(targets: [Float], mask: [Float]) throws -> Float {
-        guard config.distributionWeight > 0 else { return 0 }
-        return try decoder.distributionLoss(targets: targets, mask: mask, sigma: config.sigma / Float(inputSize),
-                                            weight: config.distributionWeight)
     }
 }

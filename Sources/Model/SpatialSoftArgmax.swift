@@ -6,7 +6,7 @@ import Compute
 /// expected (x, y) of its cells' centres in normalised input-frame coordinates, under the softmax
 /// over the H x W = (u h) x (u w) cells after bilinear upsampling by `upsample` = u (half-pixel
 /// centres, edges clamped, as PyTorch's `align_corners=False`). No parameters.
-public final class SpatialSoftArgmax: Layer {
+public final class SpatialSoftArgmax: DistributionDecoder {
     public let upsample: Int
     public var computesInputGradient = true
     public var computesParameterGradients = true

@@ -89,7 +89,7 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("\(train.count) train / \(val.count) val images"), r.stdout)
         let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json")))
                                    as? [String: Any])
-        XCTAssertEqual(record["tool"] as? String, "keypoints 0.2.0")
+        XCTAssertEqual(record["tool"] as? String, "keypoints 0.3.0")
         XCTAssertNotNil(record["fingerprint"] as? String)
         XCTAssertTrue((record["arguments"] as? [String])?.contains(cards.appendingPathComponent("labels.csv").path) ?? false,
                       "the data path is recorded absolute: \(record)")
