@@ -57,8 +57,8 @@ struct ModelOptions: ParsableArguments {
 
     /// The default input side for images whose median longer side is `side` pixels: the smallest
     /// multiple of 32 that holds it (upsampling beyond the image adds no detail), from 96 (the
-    /// smallest the backbone takes) to 128 (above it a 2-core step costs the square of the side
-    /// more, for little gain in the study in docs/STUDY.md).
+    /// smallest the backbone takes) to 128 (the step cost grows with the square of the side; sizes
+    /// above 128 were not measured, docs/STUDY.md).
     static func defaultInputSize(imageSide side: Int?) -> Int {
         guard let side else { return 128 }
         return min(128, max(96, (side + 31) / 32 * 32))
