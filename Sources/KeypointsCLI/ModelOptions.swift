@@ -5,7 +5,7 @@ import Model
 import Training
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0 (default: the --init-from backbone's, else 0.5).")
+    @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0 (default: the --init-from backbone's, else 0.25).")
     var alpha: Double?
     @Option(name: .customLong("input-size"),
             help: "Square network input in pixels, a multiple of 32 from 96 to 224 (default: the images' median longer side rounded up to a multiple of 32, at least 96 and at most 128).")
@@ -48,7 +48,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The width without --alpha or --init-from (docs/STUDY.md).
-    static let defaultAlpha = 0.5
+    static let defaultAlpha = 0.25
 
     private func backbone(alpha: Double, inputSize: Int) -> MobileNetV1Config {
         MobileNetV1Config(alpha: alpha, inputSize: inputSize, outputStride: featureStride ?? (head == .regression ? 32 : 16),
@@ -94,7 +94,7 @@ extension HeadKind: ExpressibleByArgument {}
 
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Passes over the training set.")
-    var epochs: Int = 60
+    var epochs: Int = 90
     @Option(name: .customLong("batch-size"), help: "Images per optimizer step.")
     var batchSize: Int = 32
     @Option(name: .customLong("lr"), help: "Base learning rate (default: 1e-2 for the heatmap and simcc heads, 4e-3 for regression).")
