@@ -18,6 +18,17 @@ public final class SpatialSoftArgmax: DistributionDecoder {
     private var last: (input: ShapeKey, logits: [Float], probabilities: [Float], logSumExp: [Float], coordinates: [Float])?
     /// dLoss/dz [N, K, H, W] from `distributionLoss`, added in the next backward.
     private var pending: [Float]?
+    /// Per map size h x w: the interpolation matrices Ay [H, h], Ax [W, w] and the cell centres
+    /// of the H x W grid, made once (forward and backward run every micro-batch).
+    private var grids: [[Int]: (ay: [Float], ax: [Float], cy: [Float], cx: [Float])] = [:]
+
+    private func grid(h: Int, w: Int) -> (ay: [Float], ax: [Float], cy: [Float], cx: [Float]) {
+        if let g = grids[[h, w]] { return g }
+        let g = (Self.interpolation(cells: h, factor: upsample), Self.interpolation(cells: w, factor: upsample),
+                 SoftArgmax.centres(h * upsample), SoftArgmax.centres(w * upsample))
+        grids[[h, w]] = g
+        return g
+    }
 
     public init(upsample: Int, engine: Engine = .cpu) {
         precondition(upsample >= 1, "upsample must be at least 1")
@@ -45,8 +56,8 @@ public final class SpatialSoftArgmax: DistributionDecoder {
         let cells = bigH * bigW
         let input = try x.plain()
         var z = upsample == 1 ? input : [Float](repeating: 0, count: n * k * cells)
+        let (ay, ax, cy, cx) = grid(h: h, w: w)
         if upsample > 1 {
-            let ay = Self.interpolation(cells: h, factor: upsample), ax = Self.interpolation(cells: w, factor: upsample)
             var t = [Float](repeating: 0, count: h * bigW)
             for m in 0..<(n * k) {
                 // t = L Ax^T ([h, W]), then z = Ay t ([H, W]).
@@ -69,7 +80,6 @@ public final class SpatialSoftArgmax: DistributionDecoder {
         var p = [Float](repeating: 0, count: n * k * cells)
         var lse = [Float](repeating: 0, count: n * k)
         var coordinates = [Float](repeating: 0, count: n * 2 * k)
-        let cx = SoftArgmax.centres(bigW), cy = SoftArgmax.centres(bigH)
         z.withUnsafeBufferPointer { zb in
             p.withUnsafeMutableBufferPointer { pb in
                 for m in 0..<(n * k) {
@@ -138,7 +148,7 @@ public final class SpatialSoftArgmax: DistributionDecoder {
         let cells = bigH * bigW
         let d = try dy.plain()
         var dz = pending ?? [Float](repeating: 0, count: n * k * cells)
-        let cx = SoftArgmax.centres(bigW), cy = SoftArgmax.centres(bigH)
+        let (ay, ax, cy, cx) = grid(h: h, w: w)
         for m in 0..<(n * k) {
             let dex = d[2 * m], dey = d[2 * m + 1]
             let ex = last.coordinates[2 * m], ey = last.coordinates[2 * m + 1]
@@ -153,7 +163,6 @@ public final class SpatialSoftArgmax: DistributionDecoder {
         }
         var dl = upsample == 1 ? dz : [Float](repeating: 0, count: n * k * h * w)
         if upsample > 1 {
-            let ay = Self.interpolation(cells: h, factor: upsample), ax = Self.interpolation(cells: w, factor: upsample)
             var t = [Float](repeating: 0, count: h * bigW)
             for m in 0..<(n * k) {
                 // t = Ay^T dz ([h, W]), then dL = t Ax ([h, w]).
