@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every ```sh block of README.md as written, in order, from the repository root, with the
 # release binary on PATH as `keypoints` (the README says so), and every ```python block, in the same
-# order, with the venv Python of scripts/python-env.sh (skipped, saying so, when there is none).
+# order, with the venv Python of scripts/python-env.sh (when there is none: a failure in CI,
+# skipped with a note elsewhere).
 # `./scripts/test.sh` itself is skipped (it is what runs this script). The run folders the blocks
 # train into (`--out runs/...`) are removed first, so the check can run again. Fails on the first
 # block that fails, naming it.
@@ -33,7 +34,11 @@ for block in $(ls "$blocks" | sort); do
   block="$blocks/$block"
   if [[ "$block" == *.py ]]; then
     echo "readme: python block $(basename "$block" .py):"
-    if [ -z "$python" ]; then echo "readme:   skipped: no Python venv (see scripts/python-env.sh)"; continue; fi
+    if [ -z "$python" ]; then
+      # In CI a block that cannot run is a failure, never a silent pass.
+      if [ "${CI:-}" = true ]; then echo "readme: CI=true but there is no Python venv to run this block (see scripts/python-env.sh)" >&2; exit 1; fi
+      echo "readme:   skipped: no Python venv (see scripts/python-env.sh)"; continue
+    fi
     if ! timeout 300 "$python" "$block" > "$block.log" 2>&1; then
       echo "readme: this python block failed; its output ends with:"
       tail -20 "$block.log"

@@ -20,16 +20,21 @@ flags=(--data "$work/cards/labels.csv" --val-fraction 0.2 --alpha 0.25 --input-s
 "$bin" train "${flags[@]}" --out "$work/reference" > "$work/reference.log" 2>&1 || { tail -20 "$work/reference.log"; exit 1; }
 steps=$(grep -o "trained [0-9]* steps" "$work/reference.log" | grep -o "[0-9]*")
 
+# CURVE keys, as every coordinator requires: one for the coordinator, one per worker.
+"$bin" keygen --out "$work/keys" --name coordinator > /dev/null
+for i in 1 2 3; do "$bin" keygen --out "$work/keys/workers" --name "w$i" > /dev/null; done
 port=$((20000 + RANDOM % 30000))
 endpoint=tcp://127.0.0.1:$port
 coordinator() { # the same command every time: --auto-resume continues the run folder once it exists
   "$bin" coordinator --bind "$endpoint" --min-workers 1 --checkpoint-every 1 --keep 5 \
+    --curve-secret "$work/keys/coordinator.key" --authorized-keys "$work/keys/workers" \
     "${flags[@]}" --out "$work/soaked" --auto-resume >> "$work/coordinator.log" 2>&1 &
   cpid=$!
 }
 worker_loop() { # restarts its worker until the coordinator says training is over (exit 0)
   while [ ! -f "$work/stop" ]; do
-    if "$bin" worker --connect "$endpoint" --name "w$1" >> "$work/w$1.log" 2>&1; then break; fi
+    if "$bin" worker --connect "$endpoint" --name "w$1" --curve-secret "$work/keys/workers/w$1.key" \
+      --server-key "$work/keys/coordinator.pub" >> "$work/w$1.log" 2>&1; then break; fi
     sleep 0.5
   done
 }
@@ -40,7 +45,7 @@ kills=0; crashed=0; start=$(date +%s)
 while kill -0 "$cpid" 2>/dev/null; do
   sleep "$((2 + RANDOM % 3))"
   kill -0 "$cpid" 2>/dev/null || break
-  victim=$(pgrep -f -- "--name w$((1 + RANDOM % 3))\$" | head -n 1 || true)
+  victim=$(pgrep -f -- "--name w$((1 + RANDOM % 3)) --curve-secret" | head -n 1 || true)
   if [ -n "$victim" ]; then kill -9 "$victim" 2>/dev/null && kills=$((kills + 1)); fi
   if [ "$crashed" = 0 ] && [ $(( $(date +%s) - start )) -gt 8 ]; then
     kill -9 "$cpid" 2>/dev/null || true

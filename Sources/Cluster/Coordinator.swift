@@ -1,7 +1,9 @@
 // The coordinator as a gradient source: hands each step's micro-batches to whichever workers are
 // alive (ShardFields first for samples they lack), collects every result exactly once, and after
 // the engine's update broadcasts the new weights. The engine (Training) does the reduction and the
-// optimizer, exactly as in one process.
+// optimizer, exactly as in one process. It never waits on a peer: sends do not block, a peer that
+// stops reading or answering is dropped and its work requeued, and what a peer reports is checked
+// against what it was given.
 import Data
 import Foundation
 import Model
@@ -16,6 +18,14 @@ public final class Coordinator: GradientSource {
         public var stepDeadline: Double = 600
         /// A step waiting longer than this (seconds) logs which workers it waits for.
         public var stallWarning: Double = 30
+        /// Workers admitted at most; further hellos are refused with the reason.
+        public var maxWorkers = 256
+        /// Once `deadlineSamples` micro-batches have come back, a worker holding one longer than
+        /// `slowFactor` times their median round trip (but at least `minimumDeadline` seconds) is
+        /// dropped as if past `stepDeadline`: a stalled or stalling peer costs a bounded delay.
+        public var slowFactor = 10.0
+        public var minimumDeadline = 30.0
+        public var deadlineSamples = 8
         public init() {}
     }
 
@@ -28,8 +38,17 @@ public final class Coordinator: GradientSource {
     private let options: Options
     private let log: (String) -> Void
     private var members = Membership()
-    /// Malformed messages dropped so far.
+    private var conduct = PeerConduct()
+    /// The latest micro-batch round trips, seconds (for the adaptive deadline).
+    private var roundTrips: [Double] = []
+    /// The weights message for the current step: one snapshot, shared by every send of it.
+    private var weights: (step: Int, message: Message)?
+    /// When each unknown peer was last asked to rejoin.
+    private var rejoinAsked: [PeerID: Date] = [:]
+    /// Malformed or refused messages dropped so far.
     public private(set) var dropped = 0
+    /// Drops not logged yet (after the first 20, drops are summarised every 10 s).
+    private var unlogged = (count: 0, since: Date())
     /// False until `minWorkers` workers joined for the first time; no work is handed out before.
     /// Never reset: later steps go on with whoever is alive.
     private var started = false
@@ -43,6 +62,7 @@ public final class Coordinator: GradientSource {
         var results: [Int: MicroBatchResult] = [:]
         var roundTrips = 0.0
     }
+    private var current: Collection?
 
     public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, network: KeypointNetwork,
                 options: Options, log: @escaping (String) -> Void) {
@@ -53,31 +73,55 @@ public final class Coordinator: GradientSource {
         self.stepsPerEpoch = StepPlan(samples: dataset.count, config: config).stepsPerEpoch
         self.options = options
         self.log = log
-        transport.onDropped = { [weak self] peer, why in self?.drop("a malformed message from \(peer): \(why)") }
+        transport.limits = .coordinator(for: store)
+        transport.onDropped = { [weak self] peer, why in self?.malformed(from: peer, "a malformed message from \(peer): \(why)") }
     }
 
+    /// Counts a dropped message; logs the first 20, then one summary every 10 s.
     private func drop(_ what: String) {
         dropped += 1
-        log("dropped \(what) (\(dropped) so far)")
+        if dropped <= 20 { return log("dropped \(what) (\(dropped) so far)") }
+        unlogged.count += 1
+        let seconds = Date().timeIntervalSince(unlogged.since)
+        if seconds >= 10 {
+            log("dropped \(unlogged.count) more message(s) in the last \(Int(seconds)) s (\(dropped) so far); latest: \(what)")
+            unlogged = (0, Date())
+        }
+    }
+
+    /// Counts a malformed or inconsistent message; a peer that sends too many is removed and muted.
+    private func malformed(from peer: PeerID, _ what: String) {
+        drop(what)
+        guard conduct.malformedMessage(from: peer) else { return }
+        mute(peer, "more than \(conduct.malformedAllowed) malformed messages in \(Int(conduct.window)) s")
+    }
+
+    /// Removes `peer` if it is a worker, and discards its messages unread for a while.
+    private func mute(_ peer: PeerID, _ why: String) {
+        forget(peer, reason: why)
+        conduct.mute(peer)
+        transport.muted = conduct.muted()
+        log("muted \(peer) for \(Int(conduct.muteSeconds)) s: \(why)")
     }
 
     // MARK: GradientSource
 
     public func gradients(for work: StepWork, shouldStop: () -> Bool) throws -> SourcedGradients {
-        var c = Collection(work: work, pending: Array(work.microBatches.indices))
+        current = Collection(work: work, pending: Array(work.microBatches.indices))
+        defer { current = nil }
         members.clearAssignments()
         let stepStarted = Date()
         var lastProbe = Date(), lastStall = Date(), lastWait = Date.distantPast
-        while c.results.count < work.microBatches.count {
+        while let c = current, c.results.count < work.microBatches.count {
             started = started || members.count >= options.minWorkers
-            if started { try dispatch(&c) }
+            if started { try dispatch() }
             if (!started || members.count == 0) && Date().timeIntervalSince(lastWait) > 10 {
                 log("waiting for workers (\(members.count) connected, \(options.minWorkers) needed) at step \(work.step)")
                 lastWait = Date()
             }
             if shouldStop() { throw TrainingStopped() }
             if Date().timeIntervalSince(lastProbe) >= 1 {
-                try probe(&c)
+                try probe()
                 lastProbe = Date()
                 let waited = Date().timeIntervalSince(stepStarted)
                 if waited > options.stallWarning && Date().timeIntervalSince(lastStall) > options.stallWarning {
@@ -88,8 +132,9 @@ public final class Coordinator: GradientSource {
                     lastStall = Date()
                 }
             }
-            if let (peer, m) = try transport.receive(timeout: 500) { try handle(m, from: peer, &c) }
+            if let (peer, m) = try transport.receive(timeout: 500) { try handle(m, from: peer) }
         }
+        let c = current!
         let results = work.microBatches.indices.compactMap { c.results[$0] }
         return SourcedGradients(results: results, roundTripSeconds: c.roundTrips, workers: members.count)
     }
@@ -112,71 +157,118 @@ public final class Coordinator: GradientSource {
 
     // MARK: Messages
 
-    private func handle(_ m: Message, from peer: PeerID, _ c: inout Collection) throws {
+    private func handle(_ m: Message, from peer: PeerID) throws {
         switch m.kind {
         case .hello:
-            guard let hello = try? m.fields(HelloFields.self) else { return drop("a malformed hello from \(peer)") }
-            try welcome(peer, hello, &c)
+            guard let hello = try? m.fields(HelloFields.self) else { return malformed(from: peer, "a malformed hello from \(peer)") }
+            if conduct.hello(from: peer) {
+                return mute(peer, "more than \(conduct.hellosAllowed) hellos in \(Int(conduct.window)) s")
+            }
+            try welcome(peer, hello)
         case .gradients:
-            receiveGradients(m, from: peer, &c)
+            receiveGradients(m, from: peer)
         case .bye:
-            forget(peer, &c, reason: "left")
+            forget(peer, reason: "left")
         case .heartbeat:
-            return
+            if !members.contains(peer) { try askToRejoin(peer) }
         default:
-            log("ignored \(m.summary) from \(peer)")
+            malformed(from: peer, "\(m.summary) from \(peer), which workers never send")
         }
+    }
+
+    /// Answers a heartbeat from a peer this coordinator does not know (it restarted, or removed
+    /// that worker) with `rejoin`, at most once every 2 s per peer.
+    private func askToRejoin(_ peer: PeerID) throws {
+        if let last = rejoinAsked[peer], Date().timeIntervalSince(last) < 2 { return }
+        if rejoinAsked.count >= 4096 { rejoinAsked = rejoinAsked.filter { Date().timeIntervalSince($0.value) < 2 } }
+        rejoinAsked[peer] = Date()
+        _ = try transport.send(Message(kind: .rejoin), to: peer)
     }
 
     /// Answers a hello with the configuration and the current weights. A known name that says
     /// hello again restarted: it is treated as new (its samples are sent again as needed).
-    private func welcome(_ peer: PeerID, _ hello: HelloFields, _ c: inout Collection) throws {
-        if members.contains(peer) { forget(peer, &c, reason: "restarted") }
+    private func welcome(_ peer: PeerID, _ hello: HelloFields) throws {
+        if members.contains(peer) { forget(peer, reason: "restarted") }
+        guard members.count < options.maxWorkers else {
+            _ = try transport.send(try Message(kind: .refused, ReasonFields(
+                reason: "the coordinator has its maximum of \(options.maxWorkers) workers (--max-workers)")), to: peer)
+            return drop("a hello from \(peer): already \(options.maxWorkers) workers")
+        }
+        guard let c = current else { return }
+        let weights = try weightsMessage(step: c.work.step, epoch: c.work.epoch)
+        for message in [try Message(kind: .welcome, WelcomeFields(config: config)), weights] {
+            let delivery = try transport.send(message, to: peer)
+            guard delivery == .sent else { return log("could not welcome \(peer): \(delivery)") }
+        }
         members.join(peer)
-        _ = try transport.send(try Message(kind: .welcome, WelcomeFields(config: config)), to: peer)
-        _ = try transport.send(weightsMessage(step: c.work.step, epoch: c.work.epoch), to: peer)
-        log("worker \(peer) joined (\(hello.host), pid \(hello.pid), \(hello.threads) thread(s)); \(members.count) connected")
+        log("worker \(peer) joined (\(hello.host.prefix(64)), pid \(hello.pid), \(hello.threads) thread(s)); \(members.count) connected")
     }
 
-    private func receiveGradients(_ m: Message, from peer: PeerID, _ c: inout Collection) {
-        guard m.step == UInt64(c.work.step), members.contains(peer) else {
-            return log("dropped stale gradients from \(peer) (step \(m.step), now \(c.work.step))")
+    private func receiveGradients(_ m: Message, from peer: PeerID) {
+        guard let c = current, m.step == UInt64(c.work.step), members.contains(peer) else {
+            return log("dropped stale gradients from \(peer) (step \(m.step), now \(current?.work.step ?? -1))")
         }
-        guard let f = try? m.fields(GradientFields.self) else { return drop("gradients with malformed fields from \(peer)") }
+        guard let f = try? m.fields(GradientFields.self) else { return malformed(from: peer, "gradients with malformed fields from \(peer)") }
         guard c.results[f.microBatch] == nil, members.assignment(of: peer) == f.microBatch else {
             return log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
         }
+        if let wrong = inconsistency(f, assigned: c.work.microBatches[f.microBatch]) {
+            return malformed(from: peer, "gradients from \(peer) for micro-batch \(f.microBatch): \(wrong)")
+        }
+        // The transport's limits admit only these frame sizes; the guards keep a wrong one harmless.
         guard m.bulk.count == (f.hasStatistics ? 2 : 1), let g = m.bulk[0].floatArray(expected: store.parameters.count) else {
-            return log("dropped gradients of the wrong size from \(peer)")
+            return malformed(from: peer, "gradients of the wrong size from \(peer)")
         }
         let statistics = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : nil
-        guard !f.hasStatistics || statistics != nil else { return log("dropped BN statistics of the wrong size from \(peer)") }
+        guard !f.hasStatistics || statistics != nil else { return malformed(from: peer, "BN statistics of the wrong size from \(peer)") }
         guard let roundTrip = members.complete(f.microBatch, by: peer) else { return }
-        for failure in f.failures { log("\(peer) skipped a sample: \(failure)") }
+        for failure in f.failures { log("\(peer) skipped a sample: \(failure.prefix(300))") }
         var result = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled, samples: f.samples,
                                       gradients: g, batchStatistics: statistics, failures: [])
         result.computeSeconds = f.computeSeconds
-        c.results[f.microBatch] = result
-        c.roundTrips += roundTrip
+        current?.results[f.microBatch] = result
+        current?.roundTrips += roundTrip
+        roundTrips.append(roundTrip)
+        if roundTrips.count > 64 { roundTrips.removeFirst() }
+    }
+
+    /// What is wrong with a worker's counts for the micro-batch of `assigned` dataset indices, or
+    /// nil: every sample is computed or reported skipped, the labelled coordinates are a whole
+    /// number within 0...2K per computed sample, the loss is not negative, the time not negative.
+    private func inconsistency(_ f: GradientFields, assigned: [Int]) -> String? {
+        guard f.samples >= 0, f.samples + f.failures.count == assigned.count else {
+            return "\(f.samples) computed and \(f.failures.count) skipped of \(assigned.count) samples"
+        }
+        let most = Float(2 * config.model.keypoints * f.samples)
+        guard f.labelled >= 0, f.labelled <= most, f.labelled.rounded() == f.labelled else {
+            return "\(f.labelled) labelled coordinates for \(f.samples) samples of \(config.model.keypoints) keypoints"
+        }
+        // A NaN or infinite loss is a diverged step, for the engine's bad-step guard to skip.
+        guard !(f.lossSum < 0), f.labelled > 0 || f.lossSum == 0 || !f.lossSum.isFinite else {
+            return "loss \(f.lossSum) for \(f.labelled) labelled coordinates"
+        }
+        guard f.computeSeconds >= 0, f.computeSeconds.isFinite else { return "compute time \(f.computeSeconds) s" }
+        return nil
     }
 
     // MARK: Work
 
     /// Gives every idle worker the pending micro-batch whose samples it holds most of.
-    private func dispatch(_ c: inout Collection) throws {
+    private func dispatch() throws {
         for name in members.idle {
-            guard let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
-                                                      holds: members.holds(name)) else { return }
-            if try assign(best, of: c.work, to: name) {
-                c.pending.removeAll { $0 == best }
+            guard let c = current, let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
+                                                                       holds: members.holds(name)) else { return }
+            let delivery = try assign(best, of: c.work, to: name)
+            if delivery == .sent {
+                current?.pending.removeAll { $0 == best }
             } else {
-                forget(name, &c, reason: "unreachable")
+                drop(name, delivery)
             }
         }
     }
 
-    /// Sends the samples the worker lacks, then the work. False when the worker is gone.
-    private func assign(_ index: Int, of work: StepWork, to name: PeerID) throws -> Bool {
+    /// Sends the samples the worker lacks, then the work.
+    private func assign(_ index: Int, of work: StepWork, to name: PeerID) throws -> Delivery {
         let indices = work.microBatches[index]
         let held = members.holds(name)
         let missing = indices.filter { !held.contains($0) }
@@ -185,51 +277,77 @@ public final class Coordinator: GradientSource {
             let fields = ShardFields(indices: missing, keypoints: records.map(\.keypoints), visibility: records.map(\.visibility),
                                      paths: records.map(\.imagePath))
             let shard = try Message(kind: .shard, step: UInt64(work.step), fields, bulk: missing.map { .bytes(dataset.images[$0]) })
-            guard try transport.send(shard, to: name) else { return false }
+            let delivery = try transport.send(shard, to: name)
+            guard delivery == .sent else { return delivery }
             members.sent(missing, to: name)
             shipped.images += missing.count
             shipped.bytes += missing.reduce(0) { $0 + dataset.images[$1].count }
         }
         let message = try Message(kind: .work, step: UInt64(work.step),
                                   WorkFields(epoch: work.epoch, microBatch: index, indices: indices))
-        guard try transport.send(message, to: name) else { return false }
-        members.assign(index, to: name)
-        return true
+        let delivery = try transport.send(message, to: name)
+        if delivery == .sent { members.assign(index, to: name) }
+        return delivery
     }
 
     // MARK: Liveness
 
-    /// Finds dead workers: a heartbeat to each fails once ZeroMQ has seen its connection drop (at
-    /// once for a killed process, after the heartbeat timeout for a vanished host); a worker that
-    /// holds a micro-batch past the step deadline is dropped too. Their micro-batches are requeued.
-    private func probe(_ c: inout Collection) throws {
-        for name in members.names where try !transport.send(Message(kind: .heartbeat), to: name) {
-            forget(name, &c, reason: "connection lost")
+    /// Finds dead and stuck workers: a heartbeat to each fails once ZeroMQ has seen its connection
+    /// drop (at once for a killed process, after the heartbeat timeout for a vanished host), or
+    /// finds its queue full when it stops reading; a worker that holds a micro-batch past the
+    /// deadline is dropped too. Their micro-batches are requeued.
+    private func probe() throws {
+        for name in members.names {
+            let delivery = try transport.send(Message(kind: .heartbeat), to: name)
+            if delivery != .sent { drop(name, delivery) }
         }
-        for name in members.overdue(deadline: options.stepDeadline) {
-            forget(name, &c, reason: "no answer within \(Int(options.stepDeadline)) s")
+        let deadline = effectiveDeadline
+        for name in members.overdue(deadline: deadline) {
+            mute(name, "no answer within \(Int(deadline)) s")
+        }
+        transport.muted = conduct.muted()
+    }
+
+    /// `stepDeadline`, or less once enough round trips are known: `slowFactor` times their median,
+    /// at least `minimumDeadline`.
+    private var effectiveDeadline: Double {
+        guard roundTrips.count >= options.deadlineSamples else { return options.stepDeadline }
+        let median = roundTrips.sorted()[roundTrips.count / 2]
+        return min(options.stepDeadline, max(options.minimumDeadline, options.slowFactor * median))
+    }
+
+    /// Removes a worker a send could not reach; one that stopped reading is muted for a while.
+    private func drop(_ name: PeerID, _ delivery: Delivery) {
+        if delivery == .backlogged {
+            mute(name, "not reading (its send queue is full)")
+        } else {
+            forget(name, reason: "connection lost")
         }
     }
 
-    private func forget(_ name: PeerID, _ c: inout Collection, reason: String) {
+    private func forget(_ name: PeerID, reason: String) {
         guard members.contains(name) else { return }
         let held = members.remove(name)
-        if let held { c.pending.append(held) }
+        if let held { current?.pending.append(held) }
         log("worker \(name) removed (\(reason))" + (held.map { "; micro-batch \($0) goes to another worker" } ?? ""))
     }
 
+    /// The weights for `step`, made once per step and shared by every send (hellos included).
     private func weightsMessage(step: Int, epoch: Int) throws -> Message {
-        try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
-                    bulk: [.floats(store.parameters.base, count: store.parameters.count),
-                           .floats(store.statistics.base, count: store.statistics.count)])
+        if let w = weights, w.step == step { return w.message }
+        let m = try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
+                            bulk: [.floats(store.parameters.base, count: store.parameters.count),
+                                   .floats(store.statistics.base, count: store.statistics.count)])
+        weights = (step, m)
+        return m
     }
 
     /// Sends every worker the weights for `step`: one snapshot, shared by all the sends.
     private func broadcastWeights(step: Int, epoch: Int) throws {
         let m = try weightsMessage(step: step, epoch: epoch)
-        for name in members.names where try !transport.send(m, to: name) {
-            members.remove(name)
-            log("worker \(name) removed (unreachable)")
+        for name in members.names {
+            let delivery = try transport.send(m, to: name)
+            if delivery != .sent { drop(name, delivery) }
         }
     }
 }

@@ -58,6 +58,11 @@ public struct CurveKeyPair: Sendable, Equatable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ClusterError("\(path): cannot read the key file")
         }
+        return try parse(text, source: path)
+    }
+
+    /// Parses the text of a key file; errors name `source` (a path, or "standard input").
+    public static func parse(_ text: String, source path: String) throws -> (publicKey: String?, secretKey: String?) {
         var pub: String?, sec: String?
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -117,6 +122,23 @@ public final class ZAPHandler: @unchecked Sendable {
 
     private var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
 
+    /// Refusals so far, and those not logged yet (after the first 10, one summary every 10 s).
+    private var refusals = 0
+    private var unlogged = (count: 0, since: Date())
+
+    private func refused(_ address: String, _ reason: String) {
+        refusals += 1
+        if refusals <= 10 {
+            return log("refused a connection from \(address): \(reason); add its .pub key to --authorized-keys to admit it")
+        }
+        unlogged.count += 1
+        if Date().timeIntervalSince(unlogged.since) >= 10 {
+            log("refused \(unlogged.count) more connection(s) in the last \(Int(Date().timeIntervalSince(unlogged.since))) s "
+                + "(\(refusals) in all); latest from \(address): \(reason)")
+            unlogged = (0, Date())
+        }
+    }
+
     private func serve() {
         defer { done.signal() }
         while isRunning {
@@ -132,7 +154,7 @@ public final class ZAPHandler: @unchecked Sendable {
                 ok = allowed.contains(key)
                 reason = ok ? "OK" : "public key \(CurveKeyPair.encode(key)) is not authorized"
             }
-            if !ok { log("refused a connection from \(address): \(reason); add its .pub key to --authorized-keys to admit it") }
+            if !ok { refused(address, reason) }
             _ = try? socket.send([.bytes(version), .bytes(requestID), .bytes(Foundation.Data((ok ? "200" : "400").utf8)),
                                   .bytes(Foundation.Data(reason.utf8)), .bytes(Foundation.Data()), .bytes(Foundation.Data())])
         }

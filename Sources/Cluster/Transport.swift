@@ -5,21 +5,38 @@ import Foundation
 /// A worker as the coordinator's transport names it (the ZeroMQ routing id).
 public typealias PeerID = String
 
-/// The coordinator's end: one endpoint, many workers.
+/// What became of a message sent to one peer.
+public enum Delivery: Equatable, Sendable {
+    case sent
+    /// The peer is gone (its connection dropped).
+    case unreachable
+    /// The peer's send queue is full: it is not reading. Nothing was queued.
+    case backlogged
+}
+
+/// The coordinator's end: one endpoint, many workers. Sends never block.
 public protocol CoordinatorTransport: AnyObject {
-    /// Sends to one worker; false when that worker is gone.
+    /// Queues a message for one worker without waiting.
     @discardableResult
-    func send(_ message: Message, to peer: PeerID) throws -> Bool
-    /// The next well-formed message, waiting up to `timeout` ms; malformed ones are dropped and
-    /// reported through `onDropped`, never returned.
+    func send(_ message: Message, to peer: PeerID) throws -> Delivery
+    /// The next well-formed message, waiting up to `timeout` ms. Malformed ones, and any message
+    /// that `limits` refuses, are dropped and reported through `onDropped`, never returned.
     func receive(timeout: Int) throws -> (PeerID, Message)?
     var onDropped: ((PeerID, String) -> Void)? { get set }
+    /// What the coordinator accepts (kinds, header size, bulk frame sizes).
+    var limits: WireLimits { get set }
+    /// Peers whose messages are discarded unread (after their routing id) and not reported.
+    var muted: Set<PeerID> { get set }
 }
 
 /// A worker's end: one coordinator.
 public protocol WorkerTransport: AnyObject {
     func send(_ message: Message) throws
+    /// The next message, waiting up to `timeout` ms; throws a `WireError` for one that is malformed
+    /// or that `limits` refuses (the worker logs it and goes on).
     func receive(timeout: Int) throws -> Message?
+    /// What the worker accepts; tightened once the welcome says which model it computes.
+    var limits: WireLimits { get set }
 }
 
 /// An in-process network: a coordinator end and any number of worker ends, with messages encoded
@@ -86,16 +103,19 @@ public final class InMemoryNetwork: @unchecked Sendable {
     private final class CoordinatorEnd: CoordinatorTransport {
         let network: InMemoryNetwork
         var onDropped: ((PeerID, String) -> Void)?
+        var limits = WireLimits.any
+        var muted: Set<PeerID> = []
         init(_ n: InMemoryNetwork) { network = n }
-        func send(_ message: Message, to peer: PeerID) throws -> Bool {
-            network.post(toWorker: peer, InMemoryNetwork.flatten(WireCodec.encode(message)))
+        func send(_ message: Message, to peer: PeerID) throws -> Delivery {
+            network.post(toWorker: peer, InMemoryNetwork.flatten(WireCodec.encode(message))) ? .sent : .unreachable
         }
         func receive(timeout: Int) throws -> (PeerID, Message)? {
             let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
             while true {
                 let left = max(0, Int(deadline.timeIntervalSinceNow * 1000))
                 guard let (peer, frames) = network.takeForCoordinator(timeout: left) else { return nil }
-                do { return (peer, try WireCodec.decode(frames)) } catch { onDropped?(peer, "\(error)") }
+                if muted.contains(peer) { continue }
+                do { return (peer, try WireCodec.decode(frames, limits: limits)) } catch { onDropped?(peer, "\(error)") }
             }
         }
     }
@@ -103,13 +123,14 @@ public final class InMemoryNetwork: @unchecked Sendable {
     private final class WorkerEnd: WorkerTransport {
         let network: InMemoryNetwork
         let id: PeerID
+        var limits = WireLimits.workerBeforeWelcome
         init(_ n: InMemoryNetwork, _ id: PeerID) { network = n; self.id = id }
         func send(_ message: Message) throws {
             network.post(toCoordinator: InMemoryNetwork.flatten(WireCodec.encode(message)), from: id)
         }
         func receive(timeout: Int) throws -> Message? {
             guard let frames = network.takeForWorker(id, timeout: timeout) else { return nil }
-            return try WireCodec.decode(frames)
+            return try WireCodec.decode(frames, limits: limits)
         }
     }
 }

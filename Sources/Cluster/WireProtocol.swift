@@ -1,29 +1,14 @@
 // The whole coordinator <-> worker protocol in one place: message kinds, who sends each and when,
-// their fields, and the two entry points that turn a message into frames and back.
-//
-// Every message is one ZeroMQ multipart message: a header frame, then one frame per bulk array
-// (parameters, gradients, encoded images) so that large arrays are never re-encoded. The header is
-//
-//     magic "KPTS" | version u16 | kind u8 | 0 u8 | step u64 | bulk count u16 |
-//     per bulk frame: byte length u64, CRC-32 u32 | JSON metadata (UTF-8, the rest)
-//
-// all little-endian. The step lets either side recognise and drop stale or duplicate messages.
+// their fields, and what each side accepts. The frames and their checks are in WireCodec.swift.
 import Foundation
 import Model
 import Training
 
 /// The protocol version; both sides must speak the same one. 2: the welcome's run configuration
 /// carries the BN statistics prior. 3: it carries the head kind and its settings, the feature
-/// stride and the neck (a v2 worker would build a regression head).
-public let wireProtocolVersion: UInt16 = 3
-
-/// The largest message the coordinator accepts, bytes: a gradient message (parameters and BN
-/// statistics as float32) plus 4 MiB for its header and metadata. Anything larger is refused by the
-/// socket before it is stored.
-public func maxCoordinatorMessageSize(for store: ParameterStore) -> Int {
-    (store.parameters.count + store.statistics.count) * MemoryLayout<Float>.size + 4 << 20
-}
-let wireMagic: [UInt8] = Array("KPTS".utf8)
+/// stride and the neck (a v2 worker would build a regression head). 4: `rejoin`; workers no longer
+/// say hello again on silence, and each side refuses frames its kind may not carry.
+public let wireProtocolVersion: UInt16 = 4
 
 /// What a message is. Direction and timing are given per case.
 public enum MessageKind: UInt8, Sendable, CaseIterable {
@@ -50,6 +35,10 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case bye = 8
     /// Coordinator -> worker: the worker was refused (metadata: reason); the worker exits with it.
     case refused = 9
+    /// Coordinator -> worker, answering a heartbeat from a worker it does not know (it restarted, or
+    /// removed that worker): "say hello". Silence alone never makes a worker say hello again, since
+    /// a coordinator that validates or checkpoints is silent and busy, not gone.
+    case rejoin = 10
 }
 
 /// A decoded message: kind, step, small metadata, and bulk frames.
@@ -86,75 +75,6 @@ public struct Message: Sendable {
     }
 }
 
-public enum WireCodec {
-    /// Message -> frames (header first). Bulk frames are passed through untouched.
-    public static func encode(_ m: Message) -> [Frame] {
-        var header = wireMagic
-        append(&header, wireProtocolVersion)
-        header.append(m.kind.rawValue)
-        header.append(0)
-        append(&header, m.step)
-        append(&header, UInt16(m.bulk.count))
-        for frame in m.bulk {
-            append(&header, UInt64(frame.count))
-            append(&header, checksum(frame))
-        }
-        header.append(contentsOf: m.metadata)
-        return [.bytes(Foundation.Data(header))] + m.bulk
-    }
-
-    /// Frames -> message, checking magic, version, lengths and checksums. Anything wrong throws a
-    /// `ClusterError` saying what; the caller drops the message and logs it (never crashes).
-    public static func decode(_ frames: [Foundation.Data]) throws -> Message {
-        guard let header = frames.first, header.count >= 18 else { throw ClusterError("message too short to have a header") }
-        let h = [UInt8](header)
-        guard Array(h[0..<4]) == wireMagic else { throw ClusterError("not a keypoints message (bad magic)") }
-        let version: UInt16 = read(h, 4)
-        guard version == wireProtocolVersion else {
-            throw ClusterError("peer speaks protocol v\(version), this build v\(wireProtocolVersion): "
-                + "rebuild coordinator and workers from the same commit")
-        }
-        guard let kind = MessageKind(rawValue: h[6]) else { throw ClusterError("unknown message kind \(h[6])") }
-        let step: UInt64 = read(h, 8)
-        let count = Int(read(h, 16) as UInt16)
-        let metadataStart = 18 + 12 * count
-        guard h.count >= metadataStart else { throw ClusterError("\(kind) header truncated") }
-        guard frames.count == 1 + count else {
-            throw ClusterError("\(kind) announces \(count) bulk frames but carries \(frames.count - 1)")
-        }
-        var bulk: [Frame] = []
-        for i in 0..<count {
-            let length: UInt64 = read(h, 18 + 12 * i)
-            let sum: UInt32 = read(h, 26 + 12 * i)
-            let frame = frames[1 + i]
-            guard UInt64(frame.count) == length else {
-                throw ClusterError("\(kind) bulk frame \(i) has \(frame.count) bytes, header says \(length)")
-            }
-            let actual = frame.withUnsafeBytes { crc32($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: frame.count) }
-            guard actual == sum else { throw ClusterError("\(kind) bulk frame \(i) fails its checksum (corrupted in transit)") }
-            bulk.append(.bytes(frame))
-        }
-        return Message(kind: kind, step: step, metadata: Foundation.Data(h[metadataStart...]), bulk: bulk)
-    }
-
-    private static func checksum(_ f: Frame) -> UInt32 {
-        switch f {
-        case .bytes(let d): return d.withUnsafeBytes { crc32($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: d.count) }
-        case .shared(let s): return crc32(s.pointer, count: s.count)
-        }
-    }
-
-    private static func append<T: FixedWidthInteger>(_ out: inout [UInt8], _ v: T) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    private static func read<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int) -> T {
-        var v: T = 0
-        for i in 0..<MemoryLayout<T>.size { v |= T(bytes[offset + i]) << (8 * i) }
-        return v
-    }
-}
-
 // MARK: - Metadata of each message kind (JSON in the header)
 
 /// `hello`: who the worker is. `name` is also its routing id.
@@ -172,6 +92,7 @@ public struct HelloFields: Codable, Sendable {
 /// `welcome`: the run's configuration; the worker builds its network from it.
 public struct WelcomeFields: Codable, Sendable {
     public var config: RunConfig
+    public init(config: RunConfig) { self.config = config }
 }
 
 /// `shard`: samples to keep. Bulk frame i is the encoded image of `indices[i]`.
@@ -180,6 +101,10 @@ public struct ShardFields: Codable, Sendable {
     public var keypoints: [[Float]]
     public var visibility: [[UInt8]]
     public var paths: [String]
+
+    public init(indices: [Int], keypoints: [[Float]], visibility: [[UInt8]], paths: [String]) {
+        self.indices = indices; self.keypoints = keypoints; self.visibility = visibility; self.paths = paths
+    }
 }
 
 /// `weights`: the header's step is the step these weights start. Bulk: parameters, statistics (f32 LE).
@@ -220,6 +145,38 @@ public struct GradientFields: Codable, Sendable {
 /// `refused` and `bye`: why.
 public struct ReasonFields: Codable, Sendable {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+// MARK: - What each side accepts
+
+extension WireLimits {
+    /// What the coordinator accepts from workers: hello, heartbeat and bye with no bulk, and
+    /// gradients with exactly the gradient frame (P floats) and optionally the BN statistics frame
+    /// (S floats) of `store`. Headers are at most 256 KiB (a gradients header lists the samples a
+    /// worker skipped, each with its path and reason).
+    public static func coordinator(for store: ParameterStore) -> WireLimits {
+        let p = store.parameters.count * 4, s = store.statistics.count * 4
+        return WireLimits(headerBytes: 256 << 10, kinds: [
+            .hello: .none, .heartbeat: .none, .bye: .none, .gradients: .oneOf([[p], [p, s]]),
+        ])
+    }
+
+    /// What a worker accepts from its coordinator before it knows the model: every coordinator
+    /// kind; weights with two frames of at most 1 GiB; shards with at most 4096 images of at most
+    /// 64 MiB each (a micro-batch's samples); headers up to 64 MiB (a shard's labels and paths).
+    public static let workerBeforeWelcome = WireLimits(headerBytes: 64 << 20, kinds: [
+        .welcome: .none, .work: .none, .heartbeat: .none, .bye: .none, .refused: .none, .rejoin: .none,
+        .shard: .upTo(frames: 4096, bytesEach: 64 << 20), .weights: .upTo(frames: 2, bytesEach: 1 << 30),
+    ])
+
+    /// What a worker accepts once it has built the model of `store`: weights are exactly its
+    /// parameters and BN statistics.
+    public static func worker(for store: ParameterStore) -> WireLimits {
+        var limits = workerBeforeWelcome
+        limits.kinds[.weights] = .oneOf([[store.parameters.count * 4, store.statistics.count * 4]])
+        return limits
+    }
 }
 
 extension Frame {

@@ -1,5 +1,7 @@
 // A worker process: joins a coordinator, keeps the samples it is sent, and answers each work
-// message with the gradients of that micro-batch. It needs no access to the dataset files.
+// message with the gradients of that micro-batch. It needs no access to the dataset files. It
+// checks everything it receives as the coordinator does: a malformed message is logged and dropped,
+// and what it cannot work with is reported to the coordinator before the worker leaves.
 import Data
 import Foundation
 import Model
@@ -14,9 +16,14 @@ public final class Worker {
     private var samples = SampleStore()
     private var loader: BatchLoader?
     private var weightsStep: UInt64?
-    /// Seconds without any message after which the worker says hello again (the coordinator may
-    /// have restarted and forgotten it).
-    public var helloInterval: Double = 5
+    /// Seconds without any message after which the worker sends a heartbeat. A coordinator that
+    /// does not know this worker (it restarted) answers with `rejoin`; silence alone never makes
+    /// the worker say hello again, because a coordinator that validates or checkpoints is busy,
+    /// not gone.
+    public var heartbeatInterval: Double = 2
+    /// Hellos sent (the first, then one per rejoin).
+    public private(set) var hellos = 0
+    private var lastHello = Date.distantPast
 
     public init(transport: WorkerTransport, hello: HelloFields, log: @escaping (String) -> Void) {
         self.transport = transport
@@ -24,91 +31,168 @@ public final class Worker {
         self.log = log
     }
 
-    /// Runs until the coordinator says bye (returns) or refuses this worker (throws).
+    /// A reason the worker cannot go on; sent to the coordinator in a `bye` before it is thrown.
+    private struct Leaving: Error { var reason: String }
+
+    /// Runs until the coordinator says bye (returns), refuses this worker, or sends what this
+    /// worker cannot work with (throws, after telling the coordinator why).
     public func run() throws {
+        do { try loop() } catch let leaving as Leaving {
+            try? transport.send(try Message(kind: .bye, ReasonFields(reason: leaving.reason)))
+            throw ClusterError(leaving.reason)
+        }
+    }
+
+    private func sayHello() throws {
+        guard Date().timeIntervalSince(lastHello) >= 1 else { return }
         try transport.send(try Message(kind: .hello, hello))
-        var lastHeard = Date(), lastHello = Date()
+        hellos += 1
+        lastHello = Date()
+    }
+
+    private func loop() throws {
+        try sayHello()
+        var lastSent = Date()
         while true {
             let message: Message?
-            do { message = try transport.receive(timeout: 1000) } catch {
+            do { message = try transport.receive(timeout: 500) } catch {
                 log("dropped a malformed message from the coordinator: \(error)")
                 continue
             }
             guard let m = message else {
-                if Date().timeIntervalSince(lastHeard) > helloInterval && Date().timeIntervalSince(lastHello) > helloInterval {
-                    try transport.send(try Message(kind: .hello, hello))
-                    lastHello = Date()
-                } else {
+                if Date().timeIntervalSince(lastSent) >= heartbeatInterval {
                     try transport.send(Message(kind: .heartbeat, step: weightsStep ?? 0))
+                    lastSent = Date()
                 }
                 continue
             }
-            lastHeard = Date()
-            switch m.kind {
-            case .welcome:
-                let config = try m.fields(WelcomeFields.self).config
-                if computer?.config != config {
-                    computer = try MicroBatchComputer(config: config)
-                    samples = SampleStore()
-                    loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
-                                         seed: config.training.seed, threads: 1)
-                    log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
-                        + "micro-batch \(config.microBatch)")
-                }
-                weightsStep = nil
-            case .shard:
-                guard computer != nil else { continue }
-                let f = try m.fields(ShardFields.self)
-                guard f.indices.count == m.bulk.count, f.keypoints.count == f.indices.count,
-                      f.visibility.count == f.indices.count, f.paths.count == f.indices.count else {
-                    log("dropped a shard whose fields and frames disagree")
-                    continue
-                }
-                for (i, index) in f.indices.enumerated() {
-                    samples.keep(index: index, image: m.bulk[i].data, keypoints: f.keypoints[i],
-                                 visibility: f.visibility[i], path: f.paths[i])
-                }
-            case .weights:
-                guard let computer else { continue }
-                let store = computer.network.store
-                guard m.bulk.count == 2, let p = m.bulk[0].floatArray(expected: store.parameters.count),
-                      let s = m.bulk[1].floatArray(expected: store.statistics.count) else {
-                    log("dropped weights for step \(m.step) of the wrong size (coordinator and worker built differently?)")
-                    continue
-                }
-                store.parameters.load(p)
-                store.statistics.load(s)
-                weightsStep = m.step
-            case .work:
-                guard let computer, let loader, weightsStep == m.step else {
-                    log("dropped work for step \(m.step): weights are for step \(weightsStep.map(String.init) ?? "none")")
-                    continue
-                }
-                let f = try m.fields(WorkFields.self)
-                let missing = samples.missing(f.indices)
-                guard missing.isEmpty else {
-                    throw ClusterError("micro-batch \(f.microBatch) of step \(m.step) needs samples \(missing.prefix(5)), "
-                                       + "which this worker was never sent")
-                }
-                let started = Date()
-                let batch = loader.load(epoch: f.epoch, indices: f.indices)
-                var r = try computer.compute(batch, step: Int(m.step), epoch: f.epoch, index: f.microBatch)
-                r.computeSeconds = Date().timeIntervalSince(started)  // decoding and augmenting count as compute
+            do {
+                if try handle(m) { return }
+            } catch let e as MalformedInput {
+                log("dropped \(m.summary) from the coordinator: \(e.reason)")
+            }
+            lastSent = Date()
+        }
+    }
 
-                var bulk: [Frame] = [.floats(r.gradients)]
-                if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
-                let fields = GradientFields(microBatch: f.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
-                                            hasStatistics: r.batchStatistics != nil, failures: r.failures,
-                                            computeSeconds: r.computeSeconds)
-                try transport.send(try Message(kind: .gradients, step: m.step, fields, bulk: bulk))
-            case .bye:
-                log("coordinator says training is over")
-                return
-            case .refused:
-                throw ClusterError("coordinator refused this worker: \((try? m.fields(ReasonFields.self).reason) ?? "no reason given")")
-            default:
-                continue
+    /// A message that is dropped (logged) without ending the worker.
+    private struct MalformedInput: Error { var reason: String }
+
+    private func fields<M: Decodable>(_ m: Message, _ type: M.Type) throws -> M {
+        do { return try m.fields(type) } catch { throw MalformedInput(reason: "\(error)") }
+    }
+
+    /// Handles one message; true when training is over.
+    private func handle(_ m: Message) throws -> Bool {
+        switch m.kind {
+        case .welcome:
+            try join(fields(m, WelcomeFields.self).config)
+        case .rejoin:
+            log("the coordinator does not know this worker (it restarted): saying hello again")
+            try sayHello()
+        case .shard:
+            guard let computer else { throw MalformedInput(reason: "a shard before the welcome") }
+            try keep(fields(m, ShardFields.self), images: m.bulk, keypoints: computer.config.model.keypoints)
+        case .weights:
+            guard let computer else { throw MalformedInput(reason: "weights before the welcome") }
+            let store = computer.network.store
+            guard m.bulk.count == 2, let p = m.bulk[0].floatArray(expected: store.parameters.count),
+                  let s = m.bulk[1].floatArray(expected: store.statistics.count) else {
+                throw MalformedInput(reason: "weights of the wrong size (coordinator and worker built differently?)")
+            }
+            store.parameters.load(p)
+            store.statistics.load(s)
+            weightsStep = m.step
+        case .work:
+            try compute(m, fields(m, WorkFields.self))
+        case .heartbeat:
+            break  // the coordinator checking that this worker's connection is alive
+        case .bye:
+            log("coordinator says training is over")
+            return true
+        case .refused:
+            throw ClusterError("coordinator refused this worker: \((try? m.fields(ReasonFields.self).reason) ?? "no reason given")")
+        default:
+            throw MalformedInput(reason: "workers are never sent \(m.kind)")
+        }
+        return false
+    }
+
+    /// Builds the model and loader of the welcome's configuration (unless it is the one held).
+    private func join(_ config: RunConfig) throws {
+        if let wrong = Self.inconsistency(config) { throw Leaving(reason: "the coordinator's run configuration \(wrong)") }
+        if computer?.config != config {
+            do { computer = try MicroBatchComputer(config: config) } catch {
+                throw Leaving(reason: "cannot build the coordinator's model: \(error)")
+            }
+            samples = SampleStore()
+            loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
+                                 seed: config.training.seed, threads: 1)
+            transport.limits = .worker(for: computer!.network.store)
+            log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
+                + "micro-batch \(config.microBatch)")
+        }
+        weightsStep = nil
+    }
+
+    /// What in a welcome's configuration this worker cannot use, or nil.
+    static func inconsistency(_ config: RunConfig) -> String? {
+        let k = config.model.keypoints
+        guard (1...4096).contains(k) else { return "has \(k) keypoints" }
+        if let pair = config.description.flipPairs.first(where: { $0.count != 2 || !$0.allSatisfy((0..<k).contains) }) {
+            return "has flip pair \(pair), not two of its \(k) keypoints"
+        }
+        guard (1...65_536).contains(config.microBatch) else { return "has micro-batch \(config.microBatch)" }
+        return nil
+    }
+
+    /// Keeps a shard's samples after checking that its fields and frames agree: one image frame,
+    /// 2K keypoint coordinates (finite) and K visibility flags per sample.
+    private func keep(_ f: ShardFields, images: [Frame], keypoints k: Int) throws {
+        guard f.indices.count == images.count, f.keypoints.count == f.indices.count,
+              f.visibility.count == f.indices.count, f.paths.count == f.indices.count else {
+            throw MalformedInput(reason: "a shard whose fields and frames disagree")
+        }
+        for i in f.indices.indices {
+            guard f.indices[i] >= 0, f.keypoints[i].count == 2 * k, f.visibility[i].count == k,
+                  f.keypoints[i].allSatisfy(\.isFinite), !images[i].data.isEmpty else {
+                throw MalformedInput(reason: "shard sample \(f.indices[i]) (\(f.paths[i].prefix(200))) has \(f.keypoints[i].count) "
+                                     + "coordinates and \(f.visibility[i].count) visibility flags for \(k) keypoints, or no image")
             }
         }
+        for (i, index) in f.indices.enumerated() {
+            samples.keep(index: index, image: images[i].data, keypoints: f.keypoints[i], visibility: f.visibility[i], path: f.paths[i])
+        }
+    }
+
+    /// Computes one micro-batch and sends its gradients. Work for other weights is dropped; work
+    /// naming samples this worker never kept (a shard it refused) makes it start afresh with a
+    /// hello, so that the coordinator sends them again.
+    private func compute(_ m: Message, _ f: WorkFields) throws {
+        guard let computer, let loader, weightsStep == m.step else {
+            throw MalformedInput(reason: "work for step \(m.step), but the weights are for step \(weightsStep.map(String.init) ?? "none")")
+        }
+        guard f.epoch >= 0, f.microBatch >= 0, !f.indices.isEmpty, f.indices.count <= computer.config.microBatch else {
+            throw MalformedInput(reason: "work with epoch \(f.epoch), micro-batch \(f.microBatch) and \(f.indices.count) samples")
+        }
+        let missing = samples.missing(f.indices)
+        guard missing.isEmpty else {
+            log("micro-batch \(f.microBatch) of step \(m.step) needs samples \(missing.prefix(5)) this worker does not hold: "
+                + "saying hello again to be sent them")
+            self.computer = nil
+            lastHello = .distantPast
+            return try sayHello()
+        }
+        let started = Date()
+        let batch = loader.load(epoch: f.epoch, indices: f.indices)
+        var r = try computer.compute(batch, step: Int(m.step), epoch: f.epoch, index: f.microBatch)
+        r.computeSeconds = Date().timeIntervalSince(started)  // decoding and augmenting count as compute
+
+        var bulk: [Frame] = [.floats(r.gradients)]
+        if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
+        let fields = GradientFields(microBatch: f.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
+                                    hasStatistics: r.batchStatistics != nil, failures: r.failures,
+                                    computeSeconds: r.computeSeconds)
+        try transport.send(try Message(kind: .gradients, step: m.step, fields, bulk: bulk))
     }
 }

@@ -1,5 +1,6 @@
 // Our thin Swift wrapper over libzmq: a context, ROUTER/DEALER sockets, multipart messages with
-// zero-copy bulk frames, and polling with a timeout. The only file that touches the C API.
+// zero-copy bulk frames, non-blocking sends, frame-by-frame receives checked before each copy, and
+// polling with a timeout. With Curve.swift, the only files that touch the C API.
 internal import CZMQ
 import Foundation
 
@@ -147,9 +148,18 @@ public final class ZMQSocket {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Sends one multipart message. Returns false when a ROUTER's peer is gone (not an error).
+    /// Bounds the messages queued per peer: `send` outgoing (then a non-blocking send reports
+    /// `.backlogged`), `receive` incoming (then libzmq stops reading that peer's connection, so a
+    /// flood waits in the sender's kernel buffers, not in our memory).
+    public func setHighWaterMarks(send: Int, receive: Int) throws {
+        try setOption(ZMQ_SNDHWM, Int32(send))
+        try setOption(ZMQ_RCVHWM, Int32(receive))
+    }
+
+    /// Sends one multipart message. With `wait` false the send never blocks: a peer whose queue is
+    /// at the send high-water mark gets `.backlogged` and nothing is queued.
     @discardableResult
-    public func send(_ frames: [Frame]) throws -> Bool {
+    public func send(_ frames: [Frame], wait: Bool = true) throws -> Delivery {
         for (i, frame) in frames.enumerated() {
             var msg = zmq_msg_t()
             switch frame {
@@ -162,19 +172,32 @@ public final class ZMQSocket {
                     if let hint { Unmanaged<SharedBytes>.fromOpaque(hint).release() }
                 }, hint)
             }
-            let flags = i < frames.count - 1 ? ZMQ_SNDMORE : 0
-            if zmq_msg_send(&msg, raw, flags) < 0 {
+            let flags = (i < frames.count - 1 ? ZMQ_SNDMORE : 0) | (wait ? 0 : ZMQ_DONTWAIT)
+            while zmq_msg_send(&msg, raw, flags) < 0 {
                 let err = zmq_errno()
+                if err == EINTR { continue }
                 zmq_msg_close(&msg)
-                if err == EHOSTUNREACH { return false }
+                if err == EHOSTUNREACH { return .unreachable }
+                if err == EAGAIN { return .backlogged }
                 throw zmqFailure("zmq_msg_send")
             }
         }
-        return true
+        return .sent
+    }
+
+    /// One message read from the socket, or why it was refused.
+    public enum Incoming {
+        case frames([Foundation.Data])
+        /// `check` refused frame `frames.count`; the frames before it are given (a ROUTER's first is
+        /// the peer id), the refused one and the rest were discarded without being copied.
+        case refused(frames: [Foundation.Data], reason: Error)
     }
 
     /// Waits up to `timeout` ms for a message; nil on timeout. A ROUTER's first frame is the peer id.
-    public func receive(timeout: Int) throws -> [Foundation.Data]? {
+    /// Frames are read one at a time: `check(frames so far, size of the next)` runs before each
+    /// frame is copied and throws to refuse the message, whose remaining frames are then discarded
+    /// without being copied.
+    public func receive(timeout: Int, check: ([Foundation.Data], Int) throws -> Void) throws -> Incoming? {
         var item = zmq_pollitem_t(socket: raw, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
         let n = zmq_poll(&item, 1, timeout)
         if n < 0 {
@@ -183,19 +206,29 @@ public final class ZMQSocket {
         }
         guard n > 0 else { return nil }
         var frames: [Foundation.Data] = []
+        var refusal: Error?
         while true {
             var msg = zmq_msg_t()
             zmq_msg_init(&msg)
-            guard zmq_msg_recv(&msg, raw, 0) >= 0 else {
-                zmq_msg_close(&msg)
-                throw zmqFailure("zmq_msg_recv")
+            defer { zmq_msg_close(&msg) }
+            while zmq_msg_recv(&msg, raw, 0) < 0 {
+                guard zmq_errno() == EINTR else { throw zmqFailure("zmq_msg_recv") }
             }
             let size = zmq_msg_size(&msg)
-            frames.append(size == 0 ? Foundation.Data() : Foundation.Data(bytes: zmq_msg_data(&msg), count: size))
-            let more = zmq_msg_more(&msg)
-            zmq_msg_close(&msg)
-            if more == 0 { break }
+            if refusal == nil {
+                do {
+                    try check(frames, size)
+                    frames.append(size == 0 ? Foundation.Data() : Foundation.Data(bytes: zmq_msg_data(&msg), count: size))
+                } catch { refusal = error }
+            }
+            if zmq_msg_more(&msg) == 0 { break }
         }
-        return frames
+        return refusal.map { .refused(frames: frames, reason: $0) } ?? .frames(frames)
+    }
+
+    /// `receive(timeout:check:)` accepting every frame.
+    public func receive(timeout: Int) throws -> [Foundation.Data]? {
+        guard case .frames(let f)? = try receive(timeout: timeout, check: { _, _ in }) else { return nil }
+        return f
     }
 }

@@ -2,41 +2,90 @@
 import Foundation
 
 /// The coordinator's socket: binds `endpoint` (e.g. `tcp://*:5555`) and talks to workers by routing id.
+/// Its sends never block, and what a peer can make it hold is bounded: at most `receiveQueue`
+/// messages per connection wait in libzmq, no frame is larger than `limits` allows for its kind,
+/// and a refused message's bulk is discarded without being copied.
 public final class ZMQCoordinatorTransport: CoordinatorTransport {
     private let socket: ZMQSocket
     public var onDropped: ((PeerID, String) -> Void)?
+    public var limits: WireLimits {
+        didSet { try? socket.setMaxMessageSize(Self.largestFrame(limits)) }
+    }
+    public var muted: Set<PeerID> = []
     /// The endpoint actually bound (a `:0` port resolved).
     public let endpoint: String
 
+    /// Routing ids longer than this are refused (ZeroMQ allows 255 bytes; worker names are short).
+    static let routingIDBytes = 255
+
     /// With `curve`, the socket is a CURVE server: traffic is encrypted and clients are admitted by
-    /// the context's ZAP handler (see ``ZAPHandler``).
-    /// `maxMessageSize` (bytes) bounds what a peer can make the coordinator allocate: a larger
-    /// message drops that peer's connection before any of it is stored.
+    /// the context's ZAP handler (see ``ZAPHandler``). `limits` is what workers may send (see
+    /// `WireLimits.coordinator(for:)`); a frame larger than its largest entry drops the peer's
+    /// connection inside libzmq before it is stored. `sendQueue` and `receiveQueue` are the
+    /// high-water marks, in messages per peer.
     public init(context: ZMQContext, bind: String, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000),
-                curve: CurveKeyPair? = nil, maxMessageSize: Int = -1) throws {
+                curve: CurveKeyPair? = nil, limits: WireLimits = .any, sendQueue: Int = 16, receiveQueue: Int = 8) throws {
         socket = try ZMQSocket(context, kind: .router)
+        self.limits = limits
         try socket.setHeartbeat(interval: heartbeat.interval, timeout: heartbeat.timeout)
-        try socket.setMaxMessageSize(maxMessageSize)
+        try socket.setHighWaterMarks(send: sendQueue, receive: receiveQueue)
+        try socket.setMaxMessageSize(Self.largestFrame(limits))
         if let curve { try socket.makeCurveServer(curve) }
         try socket.bind(bind)
         endpoint = socket.lastEndpoint
     }
 
-    public func send(_ message: Message, to peer: PeerID) throws -> Bool {
-        try socket.send([.bytes(Foundation.Data(peer.utf8))] + WireCodec.encode(message))
+    /// The largest single frame `limits` lets any kind carry, plus 64 KiB for what CURVE adds to a
+    /// frame on the wire (libzmq checks the encrypted size); -1: no limit.
+    static func largestFrame(_ limits: WireLimits) -> Int {
+        var largest = limits.headerBytes
+        for rule in limits.kinds.values {
+            switch rule {
+            case .none: break
+            case .oneOf(let lists): largest = max(largest, lists.joined().max() ?? 0)
+            case .upTo(_, let bytesEach): largest = max(largest, bytesEach)
+            }
+        }
+        return largest >= Int(Int64.max) - (64 << 10) || largest < 0 ? -1 : largest + (64 << 10)
     }
+
+    public func send(_ message: Message, to peer: PeerID) throws -> Delivery {
+        try socket.send([.bytes(Foundation.Data(peer.utf8))] + WireCodec.encode(message), wait: false)
+    }
+
+    /// A muted peer's message, refused at its routing id.
+    private struct Muted: Error {}
 
     public func receive(timeout: Int) throws -> (PeerID, Message)? {
         let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
         while true {
             let left = max(0, Int(deadline.timeIntervalSinceNow * 1000))
-            guard let frames = try socket.receive(timeout: left) else { return nil }
-            guard frames.count >= 2 else { continue }
-            let peer = String(decoding: frames[0], as: UTF8.self)
-            do { return (peer, try WireCodec.decode(Array(frames.dropFirst()))) } catch {
-                onDropped?(peer, "\(error)")
-                if left == 0 { return nil }
+            var admission = WireAdmission(limits)
+            let incoming = try socket.receive(timeout: left) { [muted] frames, size in
+                guard !frames.isEmpty else {
+                    guard size > 0, size <= Self.routingIDBytes else { throw WireError.tooShort }
+                    return
+                }
+                if frames.count == 1 {
+                    guard !muted.contains(String(decoding: frames[0], as: UTF8.self)) else { throw Muted() }
+                } else if frames.count == 2 {
+                    try admission.read(header: frames[1])
+                }
+                try admission.admit(size: size)
             }
+            switch incoming {
+            case nil: return nil
+            case .frames(let frames)?:
+                let peer = String(decoding: frames[0], as: UTF8.self)
+                do {
+                    if frames.count == 2 { try admission.read(header: frames[1]) }
+                    try admission.finish()
+                    return (peer, try WireCodec.decode(Array(frames.dropFirst()), limits: limits))
+                } catch { onDropped?(peer, "\(error)") }
+            case .refused(let frames, let reason)?:
+                if !(reason is Muted), let id = frames.first { onDropped?(String(decoding: id, as: UTF8.self), "\(reason)") }
+            }
+            if left == 0 { return nil }
         }
     }
 }
@@ -44,6 +93,7 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
 /// A worker's socket: connects to the coordinator and reconnects by itself if the link drops.
 public final class ZMQWorkerTransport: WorkerTransport {
     private let socket: ZMQSocket
+    public var limits = WireLimits.workerBeforeWelcome
 
     /// With `curve`, the worker authenticates with its key pair and accepts only a coordinator
     /// holding the secret of `serverKey`.
@@ -59,7 +109,15 @@ public final class ZMQWorkerTransport: WorkerTransport {
     public func send(_ message: Message) throws { try socket.send(WireCodec.encode(message)) }
 
     public func receive(timeout: Int) throws -> Message? {
-        guard let frames = try socket.receive(timeout: timeout) else { return nil }
-        return try WireCodec.decode(frames)
+        var admission = WireAdmission(limits)
+        let incoming = try socket.receive(timeout: timeout) { frames, size in
+            if frames.count == 1 { try admission.read(header: frames[0]) }
+            try admission.admit(size: size)
+        }
+        switch incoming {
+        case nil: return nil
+        case .frames(let frames)?: return try WireCodec.decode(frames, limits: limits)
+        case .refused(_, let reason)?: throw reason
+        }
     }
 }

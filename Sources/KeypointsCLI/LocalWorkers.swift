@@ -1,17 +1,27 @@
 // Worker processes started by `train --workers N`: real processes running `keypoints worker`,
-// their output going to ours (each line prefixed with the worker's name).
+// their output going to ours (each line prefixed with the worker's name). Each gets its own
+// ephemeral CURVE key pair through its standard input, never on a command line other users can read.
+import Cluster
 import Foundation
 
 final class LocalWorkers {
     private var processes: [Process] = []
 
-    init(count: Int, endpoint: String, threads: Int) throws {
+    /// Starts `keys.count` workers connecting to `endpoint`, worker i with `keys[i]`, trusting only
+    /// the coordinator key `serverKey`.
+    init(endpoint: String, threads: Int, keys: [CurveKeyPair], serverKey: String) throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        for i in 0..<count {
+        for (i, pair) in keys.enumerated() {
             let p = Process()
             p.executableURL = executable
-            p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)"]
+            p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)",
+                           "--curve-secret", "-", "--server-key", serverKey]
+            let secret = Pipe()
+            p.standardInput = secret
             try p.run()
+            let handle = secret.fileHandleForWriting
+            try handle.write(contentsOf: Foundation.Data("public-key = \(pair.publicKey)\nsecret-key = \(pair.secretKey)\n".utf8))
+            try handle.close()
             processes.append(p)
         }
     }

@@ -29,25 +29,31 @@ struct Keygen: ParsableCommand {
 }
 
 struct CoordinatorSecurityOptions: ParsableArguments {
-    @Option(name: .customLong("curve-secret"), help: "The coordinator's key file (from keypoints keygen): turns on CURVE.")
+    @Option(name: .customLong("curve-secret"), help: "The coordinator's key file (from keypoints keygen).")
     var curveSecret: String?
     @Option(name: .customLong("authorized-keys"), help: "Workers admitted: a .pub file, or a folder of them.")
     var authorizedKeys: String?
-    @Flag(help: "Allow an unauthenticated, unencrypted link on a non-loopback address (trusted networks only).")
+    @Flag(help: "Run without authentication or encryption: anyone who reaches the port, local users included, can join, read the traffic and flood the coordinator (trusted, single-user machines only).")
     var insecure = false
 
+    func validate() throws {
+        if insecure && curveSecret != nil { throw ValidationError("--insecure and --curve-secret contradict each other: give one") }
+    }
+
     /// Checks the combination for `bind`; returns the server keys and admitted worker keys, or nil
-    /// for an open link (loopback, or --insecure with a warning).
+    /// for an open link (only with --insecure, after a warning). Every bind is authenticated by
+    /// default, loopback included: on a shared machine any local user can reach 127.0.0.1.
     func resolve(bind: String) throws -> (CurveKeyPair, [String])? {
         guard let curveSecret else {
-            if !Self.isLoopback(bind) {
-                guard insecure else {
-                    throw ValidationError("binding \(bind) beyond this machine without CURVE: make keys with `keypoints keygen`, "
-                        + "then pass --curve-secret and --authorized-keys (or --insecure on a trusted network)")
-                }
-                print("warning: \(bind) is reachable from other machines and --insecure turns off authentication and "
-                      + "encryption: anyone who reaches the port can join or read the training traffic")
+            guard insecure else {
+                throw ValidationError("\(bind) needs CURVE keys: make them with `keypoints keygen --name coordinator` and one "
+                    + "`keypoints keygen --name NAME` per worker, then pass --curve-secret coordinator.key and --authorized-keys "
+                    + "(the workers' .pub files); or give --insecure on a trusted, single-user machine "
+                    + "(`train --workers N` makes its own keys)")
             }
+            print("warning: --insecure turns off authentication and encryption on \(bind): "
+                  + (Self.isLoopback(bind) ? "any local user" : "anyone who reaches the port")
+                  + " can join, read the training traffic and flood the coordinator")
             return nil
         }
         guard let secret = try CurveKeyPair.read(curveSecret).secretKey else {
@@ -67,7 +73,7 @@ struct CoordinatorSecurityOptions: ParsableArguments {
         return (try CurveKeyPair(secretKey: secret), keys)
     }
 
-    /// Loopback or in-process endpoints are safe without CURVE; anything else is not.
+    /// Loopback or in-process endpoints, reachable from this machine only.
     static func isLoopback(_ endpoint: String) -> Bool {
         if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
         guard endpoint.hasPrefix("tcp://") else { return false }
@@ -77,23 +83,48 @@ struct CoordinatorSecurityOptions: ParsableArguments {
 }
 
 struct WorkerSecurityOptions: ParsableArguments {
-    @Option(name: .customLong("curve-secret"), help: "This worker's key file (from keypoints keygen).")
+    @Option(name: .customLong("curve-secret"), help: "This worker's key file (from keypoints keygen); - reads it from standard input (how `train --workers` hands over its keys).")
     var curveSecret: String?
     @Option(name: .customLong("server-key"), help: "The coordinator's public key: its .pub file or the 40-character key.")
     var serverKey: String?
+
+    @Flag(help: "Join a coordinator started with --insecure: no authentication, no encryption.")
+    var insecure = false
 
     func validate() throws {
         if (curveSecret == nil) != (serverKey == nil) {
             throw ValidationError("CURVE needs both --curve-secret (this worker's .key) and --server-key (the coordinator's .pub)")
         }
+        if curveSecret == nil && !insecure {
+            throw ValidationError("coordinators accept CURVE-authenticated workers only: pass --curve-secret (this worker's .key "
+                + "from `keypoints keygen`) and --server-key (the coordinator's .pub), or --insecure to join a coordinator "
+                + "started with --insecure")
+        }
+        if curveSecret != nil && insecure { throw ValidationError("--insecure and --curve-secret contradict each other: give one") }
+    }
+
+    /// Key-file lines from standard input, up to the `secret-key` line (not to end of file: the
+    /// pipe a parent hands over may stay open) or 16 lines.
+    static func keyLinesFromStandardInput() -> String {
+        var lines: [String] = []
+        while lines.count < 16, let line = readLine() {
+            lines.append(line)
+            if line.trimmingCharacters(in: .whitespaces).hasPrefix("secret-key") { break }
+        }
+        return lines.joined(separator: "\n")
     }
 
     func resolve() throws -> (keys: CurveKeyPair, serverKey: String)? {
         guard let curveSecret, let serverKey else { return nil }
-        guard let secret = try CurveKeyPair.read(curveSecret).secretKey else {
+        let read = curveSecret == "-" ? try CurveKeyPair.parse(Self.keyLinesFromStandardInput(), source: "standard input")
+                                      : try CurveKeyPair.read(curveSecret)
+        guard let secret = read.secretKey else {
             throw ValidationError("\(curveSecret) has no secret-key line: pass the worker's .key file")
         }
-        let server = CurveKeyPair.isKey(serverKey) ? serverKey : try CurveKeyPair.read(serverKey).publicKey
+        // A file first: a 40-character path such as /tmp/tmp.nQ5nzrGRo0/keys/coordinator.pub is also
+        // valid Z85, and was once taken for the key itself.
+        let server = FileManager.default.fileExists(atPath: serverKey) || !CurveKeyPair.isKey(serverKey)
+            ? try CurveKeyPair.read(serverKey).publicKey : serverKey
         guard let server else { throw ValidationError("\(serverKey) has no public-key line") }
         return (try CurveKeyPair(secretKey: secret), server)
     }

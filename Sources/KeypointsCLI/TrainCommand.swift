@@ -34,7 +34,12 @@ struct Train: ParsableCommand {
             let engine = try run.engine(source: source)
             try run.finish(engine, try engine.run(until: run.lastStep))
         } else {
-            try Distributed(run, bind: "tcp://127.0.0.1:0", localWorkers: workers, minWorkers: workers).train()
+            // Loopback is reachable by every local user: the coordinator and its workers get
+            // ephemeral CURVE keys, made here and gone with the run.
+            let server = try CurveKeyPair.generate()
+            let keys = try (0..<workers).map { _ in try CurveKeyPair.generate() }
+            try Distributed(run, bind: "tcp://127.0.0.1:0", localWorkers: keys, minWorkers: workers,
+                            curve: (server, keys.map(\.publicKey))).train()
         }
     }
 }
@@ -50,6 +55,14 @@ struct CoordinatorCommand: ParsableCommand {
     var bind: String = "tcp://*:5555"
     @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
     var minWorkers: Int = 1
+    @Option(name: .customLong("max-workers"), help: "Workers admitted at most; later hellos are refused with the reason.")
+    var maxWorkers: Int = 256
+
+    func validate() throws {
+        guard minWorkers >= 1, maxWorkers >= minWorkers else {
+            throw ValidationError("--min-workers must be at least 1 and --max-workers at least --min-workers")
+        }
+    }
     @OptionGroup var security: CoordinatorSecurityOptions
 
     func run() throws {
@@ -57,19 +70,23 @@ struct CoordinatorCommand: ParsableCommand {
         let curve = try security.resolve(bind: bind)
         let run = try RunSetup(setup, command: "coordinator")
         StopRequest.shared.install()
-        try Distributed(run, bind: bind, localWorkers: 0, minWorkers: minWorkers, curve: curve).train()
+        var distributed = Distributed(run, bind: bind, localWorkers: [], minWorkers: minWorkers, curve: curve)
+        distributed.maxWorkers = maxWorkers
+        try distributed.train()
     }
 }
 
-/// A coordinator on `bind` as the engine's gradient source, with `localWorkers` worker processes.
+/// A coordinator on `bind` as the engine's gradient source, with a local worker process per key
+/// pair in `localWorkers`.
 struct Distributed {
     let run: RunSetup
     let bind: String
-    let localWorkers: Int
+    let localWorkers: [CurveKeyPair]
     let minWorkers: Int
+    var maxWorkers = 256
     var curve: (CurveKeyPair, [String])?
 
-    init(_ run: RunSetup, bind: String, localWorkers: Int, minWorkers: Int, curve: (CurveKeyPair, [String])? = nil) {
+    init(_ run: RunSetup, bind: String, localWorkers: [CurveKeyPair], minWorkers: Int, curve: (CurveKeyPair, [String])?) {
         self.run = run; self.bind = bind; self.localWorkers = localWorkers; self.minWorkers = minWorkers; self.curve = curve
     }
 
@@ -81,16 +98,18 @@ struct Distributed {
         let faults = run.options.faults
         let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
                                                     heartbeat: (faults.heartbeatInterval, faults.heartbeatTimeout), curve: curve?.0,
-                                                    maxMessageSize: maxCoordinatorMessageSize(for: run.trainer.network.store))
+                                                    limits: .coordinator(for: run.trainer.network.store))
         if let curve { log("CURVE on: \(curve.1.count) authorized worker key(s)") }
         var options = Coordinator.Options()
         options.minWorkers = minWorkers
+        options.maxWorkers = maxWorkers
         options.stepDeadline = faults.stepDeadline
         let coordinator = Coordinator(transport: transport, dataset: run.train, config: run.config, network: run.trainer.network,
                                       options: options, log: log)
         let engine = try run.engine(source: coordinator)
         log("listening on \(transport.endpoint)")
-        let children = try LocalWorkers(count: localWorkers, endpoint: transport.endpoint, threads: run.options.compute.threads)
+        let children = try LocalWorkers(endpoint: transport.endpoint, threads: run.options.compute.threads, keys: localWorkers,
+                                        serverKey: curve?.0.publicKey ?? "")
         defer { children.stop() }
         let end = try engine.run(until: run.lastStep)
         if end == .finished { children.wait() }

@@ -1,6 +1,7 @@
 // Faults during training, with real processes on loopback: a worker killed with SIGKILL mid-run,
 // a worker joining mid-run, and the coordinator killed and restarted with --resume while the
-// workers keep running. Each run must end with the weights of a run in which nothing happened.
+// workers keep running (CURVE on, as it must be). Each run must end with the weights of a run in
+// which nothing happened.
 import Foundation
 import XCTest
 
@@ -55,6 +56,16 @@ final class FaultToleranceTests: XCTestCase {
         root = try BinaryRunner.temporaryDirectory()
         let r = try BinaryRunner.run(["synth", "--out", root.appendingPathComponent("cards").path, "--count", "24", "--size", "64"])
         XCTAssertEqual(r.status, 0, r.stderr)
+        for (folder, name) in [("keys", "coordinator"), ("keys/workers", "w1"), ("keys/workers", "w2"), ("keys/workers", "w3")] {
+            let k = try BinaryRunner.run(["keygen", "--out", root.appendingPathComponent(folder).path, "--name", name])
+            XCTAssertEqual(k.status, 0, k.stderr)
+        }
+    }
+
+    /// The coordinator's CURVE flags: its key, and the three workers' public keys.
+    private var curve: [String] {
+        ["--curve-secret", root.appendingPathComponent("keys/coordinator.key").path,
+         "--authorized-keys", root.appendingPathComponent("keys/workers").path]
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
@@ -79,13 +90,16 @@ final class FaultToleranceTests: XCTestCase {
     private func port() -> Int { Int.random(in: 20_000..<60_000) }
 
     private func worker(_ name: String, _ endpoint: String) throws -> Background {
-        try Background(["worker", "--connect", endpoint, "--name", name], log: root.appendingPathComponent("\(name).log"))
+        try Background(["worker", "--connect", endpoint, "--name", name,
+                        "--curve-secret", root.appendingPathComponent("keys/workers/\(name).key").path,
+                        "--server-key", root.appendingPathComponent("keys/coordinator.pub").path],
+                       log: root.appendingPathComponent("\(name).log"))
     }
 
     func testKilledWorkerAndJoiningWorkerLeaveTheWeightsUnchanged() throws {
         let expected = try reference()
         let endpoint = "tcp://127.0.0.1:\(port())"
-        let coordinator = try Background(["coordinator", "--bind", endpoint, "--min-workers", "2"] + flags("faulty"),
+        let coordinator = try Background(["coordinator", "--bind", endpoint, "--min-workers", "2"] + curve + flags("faulty"),
                                          log: root.appendingPathComponent("coordinator.log"))
         let w1 = try worker("w1", endpoint), w2 = try worker("w2", endpoint)
         XCTAssertTrue(coordinator.wait(for: "step 2/"), coordinator.output)
@@ -104,7 +118,7 @@ final class FaultToleranceTests: XCTestCase {
         let expected = try reference()
         let endpoint = "tcp://127.0.0.1:\(port())"
         let run = root.appendingPathComponent("crashed").path, checkpoints = run + "/checkpoints"
-        let args = ["coordinator", "--bind", endpoint, "--min-workers", "2", "--checkpoint-every", "1"] + flags("crashed")
+        let args = ["coordinator", "--bind", endpoint, "--min-workers", "2", "--checkpoint-every", "1"] + curve + flags("crashed")
         let first = try Background(args, log: root.appendingPathComponent("coordinator-1.log"))
         let w1 = try worker("w1", endpoint), w2 = try worker("w2", endpoint)
         XCTAssertTrue(first.wait(for: "step 3/"), first.output)
@@ -115,7 +129,7 @@ final class FaultToleranceTests: XCTestCase {
         let bytes = try Foundation.Data(contentsOf: newest)
         try bytes.prefix(bytes.count / 2).write(to: newest)
         // Restarted from the run folder alone (the cadence of checkpoints is recorded too).
-        let second = try Background(["coordinator", "--bind", endpoint, "--min-workers", "2", "--resume", run],
+        let second = try Background(["coordinator", "--bind", endpoint, "--min-workers", "2", "--resume", run] + curve,
                                     log: root.appendingPathComponent("coordinator-2.log"))
         XCTAssertEqual(second.finish(), 0, second.output)
         XCTAssertTrue(second.output.contains("skipping damaged checkpoint"), second.output)

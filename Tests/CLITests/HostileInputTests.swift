@@ -1,10 +1,53 @@
 // A live coordinator under a stream of mutated protocol messages from rogue peers (loopback,
-// no CURVE): every one is dropped or ignored, and training ends with the undisturbed weights.
+// --insecure, so that they reach the parser): every one is dropped or ignored, and training ends
+// with the undisturbed weights.
 import Cluster
 import Foundation
 import XCTest
 
 final class HostileInputTests: XCTestCase {
+    /// Loopback is reachable by every local user: a coordinator refuses to bind it without keys
+    /// unless told --insecure (and then warns), and a worker refuses to connect without keys.
+    func testEveryBindNeedsKeysUnlessInsecureIsGiven() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let refused = try BinaryRunner.run(["coordinator", "--bind", "tcp://127.0.0.1:5999", "--data", "x.csv",
+                                            "--out", root.appendingPathComponent("run").path])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("needs CURVE keys") && refused.stderr.contains("keypoints keygen"), refused.stderr)
+        let worker = try BinaryRunner.run(["worker", "--connect", "tcp://127.0.0.1:5999"])
+        XCTAssertEqual(worker.status, 64, worker.stdout + worker.stderr)
+        XCTAssertTrue(worker.stderr.contains("--curve-secret") && worker.stderr.contains("--insecure"), worker.stderr)
+        // With --insecure it starts, says who can reach it, and fails only on the missing labels.
+        let open = try BinaryRunner.run(["coordinator", "--bind", "tcp://127.0.0.1:5999", "--insecure", "--data", "missing.csv",
+                                         "--out", root.appendingPathComponent("run").path])
+        XCTAssertTrue(open.stdout.contains("warning: --insecure") && open.stdout.contains("any local user"), open.stdout)
+        XCTAssertNotEqual(open.status, 0)
+    }
+
+    /// A --server-key path of 40 Z85 characters (as `mktemp -d` makes one time in many) is read
+    /// as the file it is, not taken for the key itself.
+    func testAServerKeyPathThatLooksLikeAKeyIsReadAsAFile() throws {
+        let folder = "/tmp/kp" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(17))
+        let pub = folder + "/coordinator.pub"
+        XCTAssertEqual(pub.count, 40)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["coordinator", "w1"] { XCTAssertEqual(try BinaryRunner.run(["keygen", "--out", folder, "--name", name]).status, 0) }
+        try FileManager.default.createDirectory(atPath: folder + "/workers", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: folder + "/w1.pub", toPath: folder + "/workers/w1.pub")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", folder + "/cards", "--count", "8", "--size", "64"]).status, 0)
+        let endpoint = "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000))"
+        let coordinator = try Background(["coordinator", "--bind", endpoint, "--curve-secret", folder + "/coordinator.key",
+                                          "--authorized-keys", folder + "/workers", "--data", folder + "/cards/labels.csv",
+                                          "--alpha", "0.25", "--input-size", "96", "--batch-size", "4", "--micro-batch", "2",
+                                          "--steps", "1", "--out", folder + "/run"], log: URL(fileURLWithPath: folder + "/c.log"))
+        let worker = try Background(["worker", "--connect", endpoint, "--name", "w1", "--curve-secret", folder + "/w1.key",
+                                     "--server-key", pub], log: URL(fileURLWithPath: folder + "/w.log"))
+        XCTAssertEqual(coordinator.finish(timeout: 60), 0, coordinator.output)
+        XCTAssertEqual(worker.finish(timeout: 20), 0, worker.output)
+        XCTAssertTrue(coordinator.output.contains("worker w1 joined"), coordinator.output)
+    }
+
     func testMutatedMessagesToALiveCoordinatorChangeNothing() throws {
         let root = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -17,9 +60,9 @@ final class HostileInputTests: XCTestCase {
         }
         XCTAssertEqual(try BinaryRunner.run(["train"] + flags("reference")).status, 0)
         let endpoint = "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000))"
-        let coordinator = try Background(["coordinator", "--bind", endpoint] + flags("attacked"),
+        let coordinator = try Background(["coordinator", "--bind", endpoint, "--insecure"] + flags("attacked"),
                                          log: root.appendingPathComponent("coordinator.log"))
-        let worker = try Background(["worker", "--connect", endpoint, "--name", "honest"], log: root.appendingPathComponent("w.log"))
+        let worker = try Background(["worker", "--connect", endpoint, "--name", "honest", "--insecure"], log: root.appendingPathComponent("w.log"))
 
         // Valid messages of every kind, then mutated: bytes flipped, frames cut, frames added.
         let valid: [[Foundation.Data]] = try [

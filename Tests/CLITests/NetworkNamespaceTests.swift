@@ -12,7 +12,7 @@ final class NetworkNamespaceTests: XCTestCase {
     }
 
     func testCoordinatorAndWorkerInSeparateNetworkNamespaces() throws {
-        guard getuid() == 0 else { throw XCTSkip("network namespaces need root; run the tests as root (CI does)") }
+        guard getuid() == 0 else { throw Requirement.unavailable("network namespaces need root; run the tests as root") }
         let tag = String(UInt32.random(in: 0..<1_000_000))
         let c = "kpc\(tag)", w = "kpw\(tag)"
         let subnet = "10.\(200 + Int.random(in: 0..<50)).\(Int.random(in: 0..<250))"
@@ -26,7 +26,7 @@ final class NetworkNamespaceTests: XCTestCase {
             ip -n \(c) link set lo up; ip -n \(w) link set lo up
             """)
         defer { _ = try? sh("ip netns del \(c); ip netns del \(w)") }
-        guard setup.status == 0 else { throw XCTSkip("cannot create network namespaces here: \(setup.stderr)") }
+        guard setup.status == 0 else { throw Requirement.unavailable("cannot create network namespaces here: \(setup.stderr)") }
 
         let root = try BinaryRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }

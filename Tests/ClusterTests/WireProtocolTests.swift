@@ -1,6 +1,7 @@
 // The wire format: round trips, checksums, and clean rejection of anything malformed.
 import Cluster
 import Model
+import TestSupport
 import Foundation
 import XCTest
 
@@ -43,29 +44,100 @@ final class WireProtocolTests: XCTestCase {
         let m = Message(kind: .gradients, step: 7, bulk: [.bytes(Foundation.Data(repeating: 1, count: 64))])
         var f = frames(m)
         f[1][10] ^= 0xFF
-        XCTAssertThrowsError(try WireCodec.decode(f)) { XCTAssertTrue("\($0)".contains("checksum"), "\($0)") }
+        XCTAssertThrowsError(try WireCodec.decode(f)) { XCTAssertEqual($0 as? WireError, .checksum(.gradients, index: 0)) }
         f = frames(m)
         f.removeLast()
-        XCTAssertThrowsError(try WireCodec.decode(f)) { XCTAssertTrue("\($0)".contains("announces 1 bulk"), "\($0)") }
-        XCTAssertThrowsError(try WireCodec.decode([Foundation.Data("GET / HTTP/1.1".utf8)]))
-        XCTAssertThrowsError(try WireCodec.decode([]))
+        XCTAssertThrowsError(try WireCodec.decode(f)) {
+            XCTAssertEqual($0 as? WireError, .frameCount(.gradients, announced: 1, carried: 0))
+            XCTAssertTrue("\($0)".contains("announces 1 bulk"), "\($0)")
+        }
+        XCTAssertThrowsError(try WireCodec.decode([Foundation.Data("GET / HTTP/1.1 and more".utf8)])) {
+            XCTAssertEqual($0 as? WireError, .badMagic)
+        }
+        XCTAssertThrowsError(try WireCodec.decode([])) { XCTAssertEqual($0 as? WireError, .tooShort) }
         f = frames(m)
         f[0][4] = 9 // version 9
-        XCTAssertThrowsError(try WireCodec.decode(f)) { XCTAssertTrue("\($0)".contains("same commit"), "\($0)") }
+        XCTAssertThrowsError(try WireCodec.decode(f)) {
+            XCTAssertEqual($0 as? WireError, .versionMismatch(peer: 9))
+            XCTAssertTrue("\($0)".contains("same commit"), "\($0)")
+        }
     }
 
-    func testRandomMutationsNeverCrashTheDecoder() {
-        var rng = SystemRandomNumberGenerator()
+    /// What the coordinator accepts: only the kinds workers send, gradients only with the frame
+    /// sizes of its model, headers only up to its limit; refused before any bulk frame is read.
+    func testCoordinatorLimitsRefuseWhatWorkersNeverSend() throws {
+        let limits = WireLimits(headerBytes: 1024, kinds: [.hello: .none, .gradients: .oneOf([[40], [40, 8]])])
+        let good = Message(kind: .gradients, step: 1, bulk: [.bytes(Foundation.Data(repeating: 1, count: 40))])
+        XCTAssertNoThrow(try WireCodec.decode(frames(good), limits: limits))
+        let wrongSize = Message(kind: .gradients, step: 1, bulk: [.bytes(Foundation.Data(repeating: 1, count: 44))])
+        XCTAssertThrowsError(try WireCodec.decode(frames(wrongSize), limits: limits)) {
+            XCTAssertEqual($0 as? WireError, .bulkNotAllowed(.gradients, sizes: [44]))
+        }
+        XCTAssertThrowsError(try WireCodec.decode(frames(Message(kind: .weights)), limits: limits)) {
+            XCTAssertEqual($0 as? WireError, .unexpectedKind(.weights))
+        }
+        let big = Message(kind: .hello, metadata: Foundation.Data(repeating: 32, count: 2000))
+        XCTAssertThrowsError(try WireCodec.decode(frames(big), limits: limits)) {
+            XCTAssertEqual($0 as? WireError, .headerTooLarge(bytes: 2018, limit: 1024))
+        }
+        // A header announcing no bulk, followed by 200 frames: refused at the first extra frame.
+        var admission = WireAdmission(limits)
+        let header = frames(Message(kind: .hello))[0]
+        try admission.admit(size: header.count)
+        try admission.read(header: header)
+        XCTAssertThrowsError(try admission.admit(size: 1_500_000)) {
+            XCTAssertEqual($0 as? WireError, .frameCount(.hello, announced: 0, carried: 1))
+        }
+    }
+
+    /// Seeded mutations of a valid message, each of a class with a known outcome: the decoder
+    /// throws exactly the error of that class (CRC-32 catches every changed byte of a bulk frame),
+    /// or decodes when only unchecked metadata changed. Any other mutation throws a WireError.
+    func testMutationsAreRejectedWithTheErrorOfTheirKind() {
+        var rng = FuzzSeed.generator(20261202)
         let good = frames(Message(kind: .weights, step: 3, metadata: Foundation.Data("{\"a\":1}".utf8),
-                                  bulk: [.bytes(Foundation.Data(repeating: 3, count: 40))]))
-        for _ in 0..<500 {
+                                  bulk: [.bytes(Foundation.Data(repeating: 3, count: 40)), .bytes(Foundation.Data(repeating: 5, count: 9))]))
+        let metadataStart = 18 + 12 * 2
+        func draw(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        for trial in 0..<2000 {
             var f = good
-            let which = Int.random(in: 0..<f.count, using: &rng)
-            if !f[which].isEmpty {
-                let i = Int.random(in: 0..<f[which].count, using: &rng)
-                if Bool.random(using: &rng) { f[which][i] = UInt8.random(in: 0...255, using: &rng) } else { f[which] = f[which].prefix(i) }
+            let expected: WireError?
+            switch trial % 10 {
+            case 0:
+                let frame = 1 + draw(2), at = draw(f[frame].count)
+                f[frame][at] ^= UInt8(1 + draw(255))
+                expected = .checksum(.weights, index: frame - 1)
+            case 1: f[0] = f[0].prefix(draw(18)); expected = .tooShort
+            case 2: f[0] = f[0].prefix(18 + draw(metadataStart - 18)); expected = .headerTruncated(.weights)
+            case 3: f[0][draw(4)] ^= UInt8(1 + draw(255)); expected = .badMagic
+            case 4: f[0][4] = UInt8(5 + draw(250)); expected = .versionMismatch(peer: UInt16(f[0][4]))
+            case 5: f[0][6] = UInt8(11 + draw(245)); expected = .unknownKind(f[0][6])
+            case 6: f.removeLast(); expected = .frameCount(.weights, announced: 2, carried: 1)
+            case 7:
+                f.append(Foundation.Data(repeating: 0, count: draw(64)))
+                expected = .frameCount(.weights, announced: 2, carried: 3)
+            case 8:
+                let frame = 1 + draw(2)
+                f[frame].append(1)
+                expected = .frameLength(.weights, index: frame - 1, bytes: f[frame].count, announced: f[frame].count - 1)
+            default:
+                f[0][metadataStart + draw(f[0].count - metadataStart)] ^= UInt8(1 + draw(255))
+                expected = nil
             }
-            _ = try? WireCodec.decode(f)
+            do {
+                let m = try WireCodec.decode(f)
+                XCTAssertNil(expected, "trial \(trial): a mutation of class \(trial % 10) decoded")
+                XCTAssertEqual(m.bulk.map(\.data), Array(good.dropFirst()), "trial \(trial)")
+            } catch {
+                XCTAssertEqual(error as? WireError, expected, "trial \(trial): \(error)")
+            }
+            // Any byte anywhere, or any cut: a WireError or a message, never a trap or another error.
+            var g = good
+            let frame = draw(g.count)
+            if !g[frame].isEmpty {
+                if draw(2) == 0 { g[frame][draw(g[frame].count)] = UInt8(draw(256)) } else { g[frame] = g[frame].prefix(draw(g[frame].count)) }
+            }
+            do { _ = try WireCodec.decode(g) } catch { XCTAssertTrue(error is WireError, "trial \(trial): \(error)") }
         }
     }
 }

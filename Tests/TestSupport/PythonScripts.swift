@@ -1,5 +1,5 @@
 // Runs the repository's Python check scripts (scripts/check-*.py) with the venv Python that
-// scripts/python-env.sh makes; tests that need it are skipped, with the reason, when it is absent.
+// scripts/python-env.sh makes; without it, tests that need it fail in CI and are skipped elsewhere.
 import Foundation
 import XCTest
 
@@ -8,11 +8,11 @@ public enum PythonScripts {
     public static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// $KEYPOINTS_PYTHON (set by scripts/test.sh from scripts/python-env.sh), or an XCTSkip saying how
+    /// $KEYPOINTS_PYTHON (set by scripts/test.sh from scripts/python-env.sh), or `Requirement.unavailable` saying how
     /// to get it.
     public static func interpreter() throws -> String {
         guard let python = ProcessInfo.processInfo.environment["KEYPOINTS_PYTHON"], !python.isEmpty else {
-            throw XCTSkip("KEYPOINTS_PYTHON is not set, so the Python cross-check (numpy, onnx, onnxruntime, safetensors) "
+            throw Requirement.unavailable("KEYPOINTS_PYTHON is not set, so the Python cross-check (numpy, onnx, onnxruntime, safetensors) "
                           + "is skipped; run ./scripts/test.sh, or export KEYPOINTS_PYTHON=$(scripts/python-env.sh)")
         }
         return python

@@ -4,6 +4,7 @@ import Training
 import Data
 import Foundation
 import Model
+import TestSupport
 import XCTest
 
 final class CheckpointTests: XCTestCase {
@@ -47,7 +48,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testAFailedWriteForLackOfSpaceKeepsThePreviousCheckpoint() throws {
-        guard getuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        guard getuid() == 0 else { throw Requirement.unavailable("mounting a small tmpfs needs root") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("full-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let (trainer, config) = try makeTrainer()
@@ -61,7 +62,7 @@ final class CheckpointTests: XCTestCase {
         mount.arguments = ["-t", "tmpfs", "-o", "size=\(bytes * 3 / 2)", "tmpfs", dir.path]
         try mount.run()
         mount.waitUntilExit()
-        guard mount.terminationStatus == 0 else { throw XCTSkip("cannot mount a tmpfs here") }
+        guard mount.terminationStatus == 0 else { throw Requirement.unavailable("cannot mount a tmpfs here") }
         defer {
             let umount = Process()
             umount.executableURL = URL(fileURLWithPath: "/bin/umount")
