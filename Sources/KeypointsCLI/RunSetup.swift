@@ -45,6 +45,7 @@ final class RunSetup {
         // A new run's folder is made once its data and flags have passed every check.
         run = try existing ?? RunFolder.fresh(at: URL(fileURLWithPath: given.location.out ?? RunFolder.nextDefault().path),
                                               overwrite: given.location.overwrite)
+        for stale in run.removeStaleTemporaries() { print("removed \(stale), left half-written by a run that was killed") }
         let checkpoint = recorded == nil ? nil : Checkpoint.newestValid(in: run.checkpoints, log: { print($0) })
         if let recorded {
             guard recorded.fingerprint == fingerprint else {

@@ -38,18 +38,29 @@ public enum SavedModel {
     public static let weightsFile = "model.safetensors"
     public static let manifestFile = "model.json"
 
-    /// Writes `network`'s parameters and statistics to `directory` (created if needed). Each file is
-    /// written to a temporary name and renamed into place, so a crash never leaves a half-written file.
+    /// Writes `network`'s parameters and statistics to `directory` as a unit: both files go into a
+    /// temporary folder, are fsynced, and the folder replaces `directory` in one atomic exchange, so
+    /// a crash or a full disk leaves the previous model whole (weights and manifest never disagree).
     public static func save(_ network: KeypointNetwork, to directory: URL, training: [String: String] = [:]) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = network.store
         let tensors = (store.layout.parameters + store.layout.statistics).map {
             NamedTensor(name: $0.name, shape: $0.shape, values: store.values($0.name)!)
         }
         let weights = try SafeTensors.encode(tensors, metadata: ["format": "keypoints-model", "architecture": "mobilenet_v1"])
-        try weights.write(to: directory.appendingPathComponent(weightsFile), options: .atomic)
-        try encodedManifest(ModelManifest(model: network.config, training: training))
-            .write(to: directory.appendingPathComponent(manifestFile), options: .atomic)
+        try write(weights: weights, manifest: ModelManifest(model: network.config, training: training), to: directory)
+    }
+
+    /// The two files of a saved model, written as a unit (see `save`).
+    private static func write(weights: Data, manifest: ModelManifest, to directory: URL) throws {
+        let manifestBytes = try encodedManifest(manifest)
+        do {
+            try DurableFile.replaceFolder(directory) { folder in
+                try DurableFile.writeAndSync(weights, to: folder.appendingPathComponent(weightsFile))
+                try DurableFile.writeAndSync(manifestBytes, to: folder.appendingPathComponent(manifestFile))
+            }
+        } catch let e as DurableWriteError {
+            throw ModelError("cannot save the model to \(directory.path): \(e)" + (e.isFull ? "; free some space" : ""))
+        }
     }
 
     private static func encodedManifest(_ manifest: ModelManifest) throws -> Data {
@@ -99,13 +110,11 @@ public enum SavedModel {
                                  + "MobileNetV1 alpha \(backbone.alpha) needs \(spec.shape)")
             }
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let weights = try SafeTensors.encode(tensors, metadata: ["format": "keypoints-model", "architecture": "mobilenet_v1",
                                                                  "contents": ModelManifest.backboneOnly])
-        try weights.write(to: directory.appendingPathComponent(weightsFile), options: .atomic)
         let manifest = ModelManifest(model: ModelConfig(backbone: backbone), training: provenance,
                                      contents: ModelManifest.backboneOnly)
-        try encodedManifest(manifest).write(to: directory.appendingPathComponent(manifestFile), options: .atomic)
+        try write(weights: weights, manifest: manifest, to: directory)
     }
 
     /// Copies the backbone (weights and BN statistics) of the saved model or backbone folder at

@@ -3,14 +3,17 @@
 // written atomically and checksummed, the newest few kept.
 import Foundation
 import Model
-#if canImport(Glibc)
-import Glibc
-#endif
 
 public enum Checkpoint {
     static let prefix = "ckpt-"
-    /// 2: the run history in the metadata, BN statistics prior in the configuration.
-    static let version = 2
+    /// 2: the run history in the metadata, BN statistics prior in the configuration. 3: the
+    /// checksum covers the whole file (metadata, tensor table and tensors), not only the tensors.
+    static let version = 3
+    /// The oldest version this build still reads (v2: its checksum covers the tensors only).
+    static let oldestReadable = 2
+    /// The checksum's field in the header: 8 hex digits, zeros while the checksum is computed.
+    static let checksumKey = Array("\"crc32\":\"".utf8)
+    static let checksumPlaceholder = "00000000"
 
     /// The history may hold a diverged epoch's infinite or NaN loss: written as "inf", "-inf", "nan".
     private static var historyEncoder: JSONEncoder {
@@ -44,54 +47,44 @@ public enum Checkpoint {
             tensors.append(NamedTensor(name: "optimizer.v.\(spec.name)", shape: spec.shape,
                                        values: Array(optimizer.moment2.buffer[spec.range])))
         }
-        var body = Foundation.Data()
-        for t in tensors { t.values.withUnsafeBytes { body.append(contentsOf: $0) } }
-        let crc = body.withUnsafeBytes { crc32($0.baseAddress!, count: body.count) }
         let configJSON = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
         let stepsJSON = String(decoding: try JSONEncoder().encode(optimizer.steps), as: UTF8.self)
         let historyJSON = String(decoding: try historyEncoder.encode(history), as: UTF8.self)
         let metadata = ["format": "keypoints-checkpoint", "version": "\(version)", "step": "\(trainer.step)",
                         "optimizer_steps": stepsJSON, "config": configJSON, "fingerprint": fingerprint,
-                        "history": historyJSON, "crc32": String(crc, radix: 16)]
-        let bytes = try SafeTensors.encode(tensors, metadata: metadata)
+                        "history": historyJSON, "crc32": checksumPlaceholder]
+        var bytes = try SafeTensors.encode(tensors, metadata: metadata)
+        // The CRC-32 of the whole file with the placeholder, then written over the placeholder.
+        guard let at = checksumOffset(bytes) else { throw TrainingError("checkpoint header without its checksum field") }
+        let crc = bytes.withUnsafeBytes { crc32($0.baseAddress!, count: bytes.count) }
+        bytes.replaceSubrange(at..<(at + 8), with: Array(String(format: "%08x", crc).utf8))
         let final = directory.appendingPathComponent(fileName(step: trainer.step))
-        let temporary = directory.appendingPathComponent(".tmp-\(fileName(step: trainer.step))-\(getpid())")
-        try writeDurably(bytes, to: temporary)
-        guard rename(temporary.path, final.path) == 0 else {
-            unlink(temporary.path)
-            throw TrainingError("cannot rename \(temporary.path) to \(final.path): \(String(cString: strerror(errno)))")
+        do { try DurableFile.write(bytes, to: final) } catch {
+            throw TrainingError("cannot write checkpoint: \(error)" + ((error as? DurableWriteError)?.isFull == true ? "; free some space" : ""))
         }
-        syncDirectory(directory)
         let all = list(directory)
         for old in all.dropLast(keep) { try? FileManager.default.removeItem(at: old) }
         return final.path
     }
 
-    private static func writeDurably(_ data: Foundation.Data, to url: URL) throws {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw TrainingError("cannot create \(url.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var written = 0
-        try data.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                guard n > 0 else {
-                    let why = String(cString: strerror(errno))
-                    unlink(url.path)
-                    throw TrainingError("cannot write checkpoint \(url.path): \(why); the previous checkpoint is untouched")
-                }
-                written += n
-            }
-        }
-        guard fsync(fd) == 0 else {
-            unlink(url.path)
-            throw TrainingError("cannot fsync \(url.path): \(String(cString: strerror(errno)))")
-        }
+    /// Where the 8 hex digits of the checksum start in a checkpoint's bytes (inside its header).
+    static func checksumOffset(_ bytes: Foundation.Data) -> Int? {
+        guard bytes.count >= 8 else { return nil }
+        let headerLength = bytes.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard headerLength <= UInt64(bytes.count - 8) else { return nil }
+        let header = bytes.subdata(in: 8..<(8 + Int(headerLength)))
+        guard let range = header.firstRange(of: checksumKey), range.upperBound + 8 <= header.count else { return nil }
+        return 8 + range.upperBound - header.startIndex
     }
 
-    private static func syncDirectory(_ url: URL) {
-        let fd = open(url.path, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
+    /// True when the checksum in `bytes` matches the whole file (a v3 checkpoint).
+    static func verifiesWhole(_ bytes: Foundation.Data) -> Bool {
+        guard let at = checksumOffset(bytes) else { return false }
+        let stored = String(decoding: bytes.subdata(in: at..<(at + 8)), as: UTF8.self)
+        var copy = bytes
+        copy.replaceSubrange(at..<(at + 8), with: Array(checksumPlaceholder.utf8))
+        let crc = copy.withUnsafeBytes { crc32($0.baseAddress!, count: copy.count) }
+        return stored == String(format: "%08x", crc)
     }
 
     /// Checkpoint files in `directory`, oldest first.
@@ -117,16 +110,21 @@ public enum Checkpoint {
     public static func read(_ url: URL) throws -> Contents {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw TrainingError("\(url.path): cannot read") }
         let (tensors, meta) = try SafeTensors.decode(data, source: url.path)
-        guard meta["format"] == "keypoints-checkpoint", meta["version"] == "\(version)" else {
-            throw TrainingError("\(url.path): not a keypoints checkpoint v\(version)"
+        let v = meta["version"].flatMap { Int($0) } ?? 0
+        guard meta["format"] == "keypoints-checkpoint", (oldestReadable...version).contains(v) else {
+            throw TrainingError("\(url.path): not a keypoints checkpoint v\(oldestReadable)-v\(version)"
                 + (meta["format"] == "keypoints-checkpoint" ? " (it is v\(meta["version"] ?? "?"), from another build)" : ""))
         }
-        let headerLength = Int(data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
-        let body = data.subdata(in: (8 + headerLength)..<data.count)
-        let crc = body.withUnsafeBytes { crc32($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: body.count) }
-        guard meta["crc32"] == String(crc, radix: 16) else {
-            throw TrainingError("\(url.path): checksum mismatch (the file is damaged or truncated)")
+        let intact: Bool
+        if v >= 3 {
+            intact = verifiesWhole(data)
+        } else {
+            let headerLength = Int(data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+            let body = data.subdata(in: (8 + headerLength)..<data.count)
+            intact = meta["crc32"] == String(body.withUnsafeBytes { crc32($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: body.count) },
+                                             radix: 16)
         }
+        guard intact else { throw TrainingError("\(url.path): checksum mismatch (the file is damaged or truncated)") }
         guard let stepText = meta["step"], let step = Int(stepText), let configText = meta["config"],
               let config = try? JSONDecoder().decode(RunConfig.self, from: Foundation.Data(configText.utf8)),
               let stepsText = meta["optimizer_steps"],

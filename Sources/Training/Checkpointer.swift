@@ -47,6 +47,7 @@ public final class Checkpointer: TrainingObserver {
         case .finished: why = ""
         case .stopped: why = "stopping on signal; "
         case .gaveUp: why = "the last good weights; "
+        case .failed: why = "after the failure above; "
         }
         if let written, written.step == engine.trainer.step {
             if !why.isEmpty { log("\(why)checkpoint: \(written.path)") }

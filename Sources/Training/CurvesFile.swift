@@ -1,6 +1,7 @@
 // The learning curves of a run, RUN/curves.svg, redrawn from the whole history at every epoch end
-// (a resumed run's curves go on from its first epoch).
+// (a resumed run's curves go on from its first epoch), replaced atomically.
 import Foundation
+import Model
 
 public final class CurvesFile: TrainingObserver {
     public let url: URL
@@ -11,6 +12,8 @@ public final class CurvesFile: TrainingObserver {
         let c = engine.config
         let title = "MobileNetV1 alpha \(c.model.backbone.alpha), \(c.model.backbone.inputSize) px, batch \(c.training.batchSize), "
             + "step \(engine.trainer.step) of \(engine.totalSteps)"
-        try LearningCurves.svg(engine.history.epochs, title: title).write(to: url, atomically: true, encoding: .utf8)
+        do { try DurableFile.write(Foundation.Data(LearningCurves.svg(engine.history.epochs, title: title).utf8), to: url) } catch {
+            throw TrainingError("the learning curves: \(error)")
+        }
     }
 }

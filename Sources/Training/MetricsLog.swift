@@ -2,35 +2,30 @@
 // RUN/metrics.jsonl. On resume, the lines of steps after the checkpoint (which will run again) are
 // dropped first, so the log never holds a step twice.
 import Foundation
+import Model
 
 public final class MetricsLog: TrainingObserver {
     public let url: URL
-    private let handle: FileHandle
+    private let file: AppendingFile
 
-    /// Opens (creating) the log; with `resumedAt`, first keeps only the lines of steps up to it.
+    /// Opens (creating) the log; with `resumedAt`, first keeps only the lines of steps up to it
+    /// (a torn last line, from a crash mid-write, is dropped too).
     public init(url: URL, resumedAt step: Int? = nil) throws {
         self.url = url
-        let fm = FileManager.default
         if let step, let text = try? String(contentsOf: url, encoding: .utf8) {
             let kept = text.split(separator: "\n").filter { line in
                 guard let object = try? JSONSerialization.jsonObject(with: Foundation.Data(line.utf8)) as? [String: Any],
                       let s = object["step"] as? Int else { return false }
                 return s <= step
             }
-            try (kept.map { $0 + "\n" }.joined()).write(to: url, atomically: true, encoding: .utf8)
-        } else if !fm.fileExists(atPath: url.path) {
-            guard fm.createFile(atPath: url.path, contents: nil) else {
-                throw TrainingError("cannot create the metrics log \(url.path); check the folder's permissions")
+            do { try DurableFile.write(Foundation.Data(kept.map { $0 + "\n" }.joined().utf8), to: url) } catch {
+                throw TrainingError("\(error); free some space and resume the run")
             }
         }
-        guard let handle = FileHandle(forWritingAtPath: url.path) else {
-            throw TrainingError("cannot write the metrics log \(url.path); check its permissions")
+        do { file = try AppendingFile(url) } catch {
+            throw TrainingError("cannot write the metrics log: \(error); check the run folder's permissions")
         }
-        self.handle = handle
-        try handle.seekToEnd()
     }
-
-    deinit { try? handle.close() }
 
     /// `step` is the number of steps done after the step (1-based), as in every line.
     public func stepEnded(_ r: StepRecord, engine: TrainingEngine) throws {
@@ -49,12 +44,13 @@ public final class MetricsLog: TrainingObserver {
                    "best": s.isBest])
     }
 
-    /// Appends one JSON line; a full disk is an error naming the file, never a trap.
+    /// Appends one JSON line; a full disk is an error naming the file (the line is not half
+    /// written), never a trap.
     private func write(_ fields: [String: Any]) throws {
         let finite = fields.mapValues { v -> Any in (v as? Double).map { $0.isFinite ? $0 : "\($0)" as Any } ?? v }
         let data = try JSONSerialization.data(withJSONObject: finite, options: [.sortedKeys])
-        do { try handle.write(contentsOf: data + Foundation.Data("\n".utf8)) } catch {
-            throw TrainingError("cannot append to the metrics log \(url.path): \(error); free some space and resume the run")
+        do { try file.append(data + Foundation.Data("\n".utf8)) } catch {
+            throw TrainingError("the metrics log: \(error); free some space and resume the run")
         }
     }
 }

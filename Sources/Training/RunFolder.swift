@@ -78,11 +78,24 @@ public struct RunFolder: Sendable {
         return run
     }
 
-    /// Writes the record of the run (atomically).
+    /// Writes the record of the run (atomically and durably).
     public func write(_ record: RunRecord) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(record).write(to: config, options: .atomic)
+        try durably(encoder.encode(record), to: config)
+    }
+
+    private func durably(_ data: Foundation.Data, to file: URL) throws {
+        do { try DurableFile.write(data, to: file) } catch { throw TrainingError("\(error)") }
+    }
+
+    /// Removes what a killed run left half-written (`.tmp-*` files and folders of processes that
+    /// are gone) in the run folder and its checkpoints; returns their paths.
+    @discardableResult
+    public func removeStaleTemporaries() -> [String] {
+        [url, checkpoints, split].flatMap { folder in
+            DurableFile.removeStaleTemporaries(in: folder).map { folder.appendingPathComponent($0).path }
+        }
     }
 
     /// Reads the run's record; errors name the file.
@@ -101,10 +114,9 @@ public struct RunFolder: Sendable {
         try FileManager.default.createDirectory(at: split, withIntermediateDirectories: true)
         let names = train.description.keypointNames
         for (dataset, file) in [(train, trainSplit), (validation, validationSplit)] {
-            try CSVLabels.write(dataset.labels.records, names: names, relativeTo: split.path)
-                .write(to: file, atomically: true, encoding: .utf8)
+            try durably(Foundation.Data(CSVLabels.write(dataset.labels.records, names: names, relativeTo: split.path).utf8), to: file)
         }
-        try DatasetDescriptionFile.encode(train.description).write(to: split.appendingPathComponent("dataset.json"), options: .atomic)
+        try durably(DatasetDescriptionFile.encode(train.description), to: split.appendingPathComponent("dataset.json"))
     }
 
     /// Image paths of the training split (absolute), for telling held-out figures from others.

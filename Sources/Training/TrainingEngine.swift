@@ -51,6 +51,13 @@ public final class TrainingEngine {
         } catch let e as BadStepGuard.TooManyBadSteps {
             try notifyEnd(.gaveUp(e.description))
             throw e
+        } catch let failure as ObserverFailure {
+            log("stopping after step \(trainer.step): \(failure.error)")
+            for (i, o) in observers.enumerated() where i != failure.observer {
+                do { try o.runEnded(.failed("\(failure.error)"), engine: self) } catch { log("\(error)") }
+            }
+            source.finish(completed: false)
+            throw failure.error
         }
         try notifyEnd(end)
         return end
@@ -59,6 +66,20 @@ public final class TrainingEngine {
     private func notifyEnd(_ end: RunEnd) throws {
         source.finish(completed: end == .finished)
         for o in observers { try o.runEnded(end, engine: self) }
+    }
+
+    /// An observer's error during a step or an epoch end, with the observer that threw it.
+    private struct ObserverFailure: Error {
+        /// Its index in `observers`.
+        let observer: Int
+        let error: Error
+    }
+
+    /// Tells every observer `event`; the first error stops the run (see `run`).
+    private func tell(_ event: (TrainingObserver) throws -> Void) throws {
+        for (i, o) in observers.enumerated() {
+            do { try event(o) } catch { throw ObserverFailure(observer: i, error: error) }
+        }
     }
 
     /// One step: plan, gradients, reduction, BN fold, optimizer, observers.
@@ -80,13 +101,13 @@ public final class TrainingEngine {
                                 timing: timing(ordered, sourced, started: started, updateStarted: updateStarted),
                                 endsEpoch: plan.endsEpoch(afterSteps: trainer.step))
         history.add(record)
-        for o in observers { try o.stepEnded(record, engine: self) }
+        try tell { try $0.stepEnded(record, engine: self) }
         if let skipped { try badSteps.skipped(skipped) }
         if record.endsEpoch, let validation {
             let (loss, metrics) = try validation.evaluate(trainer.network)
             let summary = history.closeEpoch(work.epoch + 1, step: trainer.step, validationLoss: Double(loss), metrics: metrics,
                                              meanShapeNME: validation.meanShape.nme)
-            for o in observers { try o.epochEnded(summary, engine: self) }
+            try tell { try $0.epochEnded(summary, engine: self) }
         }
     }
 

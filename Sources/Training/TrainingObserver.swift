@@ -9,6 +9,9 @@ public enum RunEnd: Sendable, Equatable {
     case stopped
     /// Too many non-finite steps in a row; the weights are the last good ones.
     case gaveUp(String)
+    /// An observer could not do its job (a full disk under the metrics log, say): the run stops
+    /// after the step it failed on, and the others still hear of the end (so a checkpoint is tried).
+    case failed(String)
 }
 
 public protocol TrainingObserver: AnyObject {

@@ -92,6 +92,43 @@ final class RunFolderTests: XCTestCase {
         XCTAssertTrue(kept.allSatisfy { !$0.contains("epoch_end") && ($0.contains("\"step\":1") || $0.contains("\"step\":2")) }, "\(kept)")
     }
 
+    /// The metrics log on a full disk: the run stops after the step whose line does not fit, with
+    /// an error naming the log; the checkpointer still writes a checkpoint of that step elsewhere,
+    /// and the log holds only whole lines.
+    func testAFullDiskUnderTheMetricsLogStopsTheRunWithACheckpoint() throws {
+        let cards = try cardsDataset(count: 6)
+        let config = tinyRunConfig(epochs: 40, batchSize: 2, microBatch: 2)
+        let disk = try SmallDisk(bytes: 1 << 20)
+        let url = disk.url.appendingPathComponent("metrics.jsonl")
+        let engine = try localEngine(config, train: cards)
+        var lines: [String] = []
+        engine.log = { lines.append($0) }
+        /// Fills the disk after step 2; the log's last page still has room for a few lines.
+        final class FillAfterStep: TrainingObserver {
+            let disk: SmallDisk
+            init(_ disk: SmallDisk) { self.disk = disk }
+            func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws { if record.stepsDone == 2 { try disk.fill(leaving: 0) } }
+        }
+        let checkpoints = root.appendingPathComponent("checkpoints")
+        let policy = CheckpointPolicy(directory: checkpoints, every: 0, keep: 3, fingerprint: "f")
+        engine.observers = [FillAfterStep(disk), try MetricsLog(url: url), Checkpointer(policy: policy, log: { lines.append($0) })]
+        XCTAssertThrowsError(try engine.run()) {
+            XCTAssertTrue("\($0)".contains("metrics log") && "\($0)".contains("No space left") && "\($0)".contains("resume"), "\($0)")
+        }
+        let stopped = engine.trainer.step
+        XCTAssertLessThan(stopped, engine.totalSteps, "the run went on past the failure")
+        XCTAssertTrue(lines.contains { $0.contains("stopping after step \(stopped)") }, "\(lines)")
+        XCTAssertTrue(lines.contains { $0.contains("after the failure above; checkpoint:") }, "\(lines)")
+        XCTAssertEqual(Checkpoint.newestValid(in: checkpoints, log: { _ in })?.step, stopped)
+        let logged = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertTrue(logged.hasSuffix("\n"), logged)
+        let steps = try logged.split(separator: "\n").map { line -> Int in
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Foundation.Data(line.utf8)) as? [String: Any], String(line))
+            return try XCTUnwrap(object["step"] as? Int)
+        }
+        XCTAssertEqual(steps.last, stopped - 1, "every line before the failed one is whole, and none after: \(logged)")
+    }
+
     func testConfigurationDifferencesNameEachLeaf() {
         let a = tinyRunConfig(epochs: 2, batchSize: 4, microBatch: 2)
         var b = a
