@@ -3,6 +3,7 @@
 import Model
 import Compute
 import Foundation
+import ModelFiles
 
 public enum ExportSamples {
     /// `count` seeded random images and the network's predictions, as safetensors bytes:

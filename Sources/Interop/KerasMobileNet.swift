@@ -3,6 +3,7 @@
 // variables sit in the file (legacy and Keras 3 layouts) is KerasLayers' job.
 import Compute
 import Model
+import ModelFiles
 
 /// A MobileNet backbone imported from a Keras weights file, in our names and layouts.
 public struct KerasMobileNetImport: Sendable {

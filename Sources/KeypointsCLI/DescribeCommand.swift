@@ -5,6 +5,7 @@ import Compute
 import Foundation
 import Model
 import Training
+import ModelFiles
 
 struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(

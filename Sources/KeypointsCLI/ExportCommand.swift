@@ -6,6 +6,7 @@ import Foundation
 import Interop
 import Model
 import Training
+import ModelFiles
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Interop
 import Model
+import ModelFiles
 
 struct ImportWeights: ParsableCommand {
     static let configuration = CommandConfiguration(

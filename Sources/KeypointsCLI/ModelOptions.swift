@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Model
 import Training
+import ModelFiles
 
 struct ModelOptions: ParsableArguments {
     @Option(help: "Width multiplier: 0.25, 0.5, 0.75 or 1.0 (default: the --init-from backbone's, else 0.25).")

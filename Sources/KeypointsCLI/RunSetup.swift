@@ -7,6 +7,7 @@ import Data
 import Foundation
 import Model
 import Training
+import ModelFiles
 
 final class RunSetup {
     let options: TrainingSetupOptions

@@ -140,7 +140,7 @@ public struct HeadConfig: Sendable, Codable, Equatable {
     public func validate() throws {
         switch kind {
         case .regression:
-            guard hidden >= 1 else { throw ModelError("head hidden units must be at least 1") }
+            guard (1...65_536).contains(hidden) else { throw ModelError("head hidden units must be 1...65536, got \(hidden)") }
             guard dropout >= 0 && dropout < 1 else { throw ModelError("dropout must be in [0, 1), got \(dropout)") }
         case .heatmap, .simcc:
             if kind == .heatmap, !(1...2).contains(upsample) {

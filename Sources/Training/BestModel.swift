@@ -2,6 +2,7 @@
 // run (the history decides, so a resumed run only replaces it with a better one).
 import Foundation
 import Model
+import ModelFiles
 
 public final class BestModel: TrainingObserver {
     public let folder: URL

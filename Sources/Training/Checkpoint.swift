@@ -3,6 +3,7 @@
 // written atomically and checksummed, the newest few kept.
 import Foundation
 import Model
+import ModelFiles
 
 public enum Checkpoint {
     static let prefix = "ckpt-"

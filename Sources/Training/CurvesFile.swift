@@ -2,6 +2,7 @@
 // (a resumed run's curves go on from its first epoch), replaced atomically.
 import Foundation
 import Model
+import ModelFiles
 
 public final class CurvesFile: TrainingObserver {
     public let url: URL

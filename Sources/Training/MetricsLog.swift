@@ -3,6 +3,7 @@
 // dropped first, so the log never holds a step twice.
 import Foundation
 import Model
+import ModelFiles
 
 public final class MetricsLog: TrainingObserver {
     public let url: URL

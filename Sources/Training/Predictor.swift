@@ -3,6 +3,7 @@
 import Data
 import Foundation
 import Model
+import ModelFiles
 
 public struct Predictor {
     public let network: KeypointNetwork

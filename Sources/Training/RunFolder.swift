@@ -12,6 +12,7 @@
 import Data
 import Foundation
 import Model
+import ModelFiles
 
 public struct RunFolder: Sendable {
     public let url: URL

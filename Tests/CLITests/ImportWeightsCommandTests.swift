@@ -5,6 +5,7 @@ import Compute
 import Foundation
 import Model
 import XCTest
+import ModelFiles
 
 final class ImportWeightsCommandTests: XCTestCase {
     private func fixture(_ name: String) -> String {

@@ -7,6 +7,7 @@ import Compute
 @testable import Interop
 import Model
 import TestSupport
+import ModelFiles
 
 final class KerasImportTests: XCTestCase {
     override class func setUp() {

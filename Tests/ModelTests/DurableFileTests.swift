@@ -5,6 +5,7 @@ import Foundation
 import Model
 import TestSupport
 import XCTest
+import ModelFiles
 
 final class DurableFileTests: XCTestCase {
     private func temporaryFolder() throws -> URL {

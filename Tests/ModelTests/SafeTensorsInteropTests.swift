@@ -5,6 +5,7 @@ import Compute
 import Foundation
 import Model
 import TestSupport
+import ModelFiles
 
 final class SafeTensorsInteropTests: XCTestCase {
     override class func setUp() {

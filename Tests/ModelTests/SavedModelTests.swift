@@ -6,6 +6,7 @@ import Foundation
 import Compute
 import Model
 import TestSupport
+import ModelFiles
 
 final class SavedModelTests: XCTestCase {
     override class func setUp() {

@@ -5,6 +5,8 @@ import Foundation
 /// What a finished child process left: its exit status (or signal number) and its output.
 public struct ProcessOutput: Sendable {
     public var status: Int32
+    /// True when the child was ended by a signal (`status` is then its number): a trap or a crash.
+    public var killedBySignal = false
     public var stdout: String
     public var stderr: String
 }
@@ -26,6 +28,6 @@ public func runChild(_ executable: URL, _ arguments: [String], environment: [Str
     let output = out.fileHandleForReading.readDataToEndOfFile()
     drained.wait()
     process.waitUntilExit()
-    return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: output, as: UTF8.self),
-                         stderr: String(decoding: errors.data, as: UTF8.self))
+    return ProcessOutput(status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
+                         stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errors.data, as: UTF8.self))
 }

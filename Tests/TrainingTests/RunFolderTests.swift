@@ -8,6 +8,7 @@ import Model
 import TestSupport
 import Training
 import XCTest
+import ModelFiles
 
 final class RunFolderTests: XCTestCase {
     private var root: URL!

@@ -1,6 +1,7 @@
 // Reading and writing the safetensors format: an 8-byte little-endian header length, a JSON header
 // naming each tensor's dtype, shape and byte range, then the raw little-endian data.
 import Foundation
+import Model
 
 /// A named f32 tensor for safetensors files.
 public struct NamedTensor: Sendable, Equatable {
@@ -41,11 +42,27 @@ public enum SafeTensors {
         return out
     }
 
-    /// Decodes an F32 safetensors file; `source` names it in error messages.
+    /// The number of elements of `shape`, or nil when a dimension is negative, there are more than
+    /// 8, or the product (times 4 bytes) overflows.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        guard shape.count <= 8 else { return nil }
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { return nil }
+            count = product
+        }
+        return count.multipliedReportingOverflow(by: 4).overflow ? nil : count
+    }
+
+    /// Decodes an F32 safetensors file; `source` names it in error messages. Every header entry is
+    /// checked (dtype, shape, byte range) before any tensor is read: bad input is an error, never a trap.
     public static func decode(_ data: Data, source: String) throws -> (tensors: [String: NamedTensor], metadata: [String: String]) {
         func fail(_ why: String) -> ModelError {
             ModelError("\(source): not a valid safetensors file (\(why)); re-save the model or check the path")
         }
+        let data = data.startIndex == 0 ? data : Data(data)
         guard data.count >= 8 else { throw fail("only \(data.count) bytes") }
         let headerLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(data.count - 8) else { throw fail("header length \(headerLength) exceeds the file") }
@@ -64,8 +81,10 @@ public enum SafeTensors {
                 throw fail("entry \(name) lacks dtype, shape or data_offsets")
             }
             guard dtype == "F32" else { throw fail("tensor \(name) has dtype \(dtype); only F32 is supported") }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] <= body, offsets[1] - offsets[0] == count * 4 else {
+            guard let count = elementCount(shape) else {
+                throw fail("tensor \(name) has shape \(shape): dimensions must be 0 or more, at most 8 of them, and their product fit the file")
+            }
+            guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= body, offsets[1] - offsets[0] == count * 4 else {
                 throw fail("tensor \(name) byte range \(offsets) does not fit its shape \(shape) or the file")
             }
             var values = [Float](repeating: 0, count: count)

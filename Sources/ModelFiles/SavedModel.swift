@@ -1,6 +1,7 @@
 // Saved models: a folder with `model.safetensors` (weights and BN statistics under their dotted
 // names) and `model.json` (architecture, input size, K, keypoint names, normalisation).
 import Foundation
+import Model
 
 /// The manifest written beside the weights. Everything needed to rebuild the network and to use
 /// its outputs correctly.
@@ -81,6 +82,9 @@ public enum SavedModel {
         }
         guard manifest.format == "keypoints-model", manifest.version == 1 else {
             throw ModelError("\(url.path): format \(manifest.format) v\(manifest.version) is not readable by this build (expects keypoints-model v1)")
+        }
+        do { try manifest.model.validate() } catch {
+            throw ModelError("\(url.path) describes a model this build cannot make: \(error); re-save the model")
         }
         return manifest
     }
