@@ -1,31 +1,69 @@
-// A stable fingerprint of a dataset (label file bytes plus each image's identity or bytes), stored in
-// checkpoints so that resuming on different data is noticed. Includes a small SHA-256 (FIPS 180-4).
+// A stable fingerprint of a dataset's content (label file, description file, and every image's
+// bytes), stored in checkpoints so that resuming on different data is noticed while a copy of the
+// same data (new paths of the dataset folder, new modification times) is not. Image hashes are
+// cached by path, size and modification time, so each image is read once. Includes a small SHA-256
+// (FIPS 180-4).
 import Foundation
 
-/// The fingerprint is SHA-256, chosen over a 64-bit FNV-1a because it costs little here (the label file
-/// plus, by default, one small record per image), leaves no practical chance that two different datasets
-/// collide, and needs no other package. The hashed stream, with every number as 8 little-endian bytes
-/// and every string or file as its length followed by its bytes:
+/// The fingerprint is SHA-256, chosen over a 64-bit FNV-1a because it costs little here, leaves no
+/// practical chance that two different datasets collide, and needs no other package. The hashed
+/// stream of v2, with every number as 8 little-endian bytes and every string or file as its length
+/// followed by its bytes:
 ///
-///     "keypoints-dataset-fingerprint-v1", mode (0 quick, 1 full),
+///     "keypoints-dataset-fingerprint-v2",
 ///     labels file, description file (0 when none, else 1 and the file), record count,
 ///     then per record in record order: image path relative to the labels file's folder (absolute when
-///     outside it), then (quick) size in bytes and modification time (bits of the Double seconds since
-///     1970) or (full) the image file.
+///     outside it), then the SHA-256 of the image file's bytes.
 ///
-/// Quick mode notices a changed label byte, an added, removed, renamed or reordered image, and an image
-/// whose size or modification time changed; full mode notices any changed image byte but reads every
-/// image. Nothing else (the absolute location of the dataset, the current folder) enters the hash.
+/// It notices a changed label byte, an added, removed, renamed or reordered image, and any changed
+/// image byte; nothing else (where the dataset lives, file times, the current folder) enters it. v1
+/// hashed sizes and modification times instead of image bytes: `computeV1` still computes it, so
+/// that runs recorded with it resume.
 public enum DatasetFingerprint {
-    /// The fingerprint of `set` (its `sourceFile` and records' images) as 64 lowercase hex digits.
-    /// - Parameters:
-    ///   - fullHash: hash every image's bytes instead of its size and modification time.
-    ///   - descriptionFile: the description file that was merged into the labels, if any.
+    /// The content fingerprint of `set` (its `sourceFile` and records' images) as 64 lowercase hex
+    /// digits. Image hashes come from `cache` when an image's size and modification time match, and
+    /// are added to it otherwise.
+    /// - Parameter descriptionFile: the description file that was merged into the labels, if any.
     /// - Throws: `DataError` naming an image or file that cannot be read, and the record it came from.
-    public static func compute(_ set: LabelSet, fullHash: Bool = false, descriptionFile: String? = nil) throws -> String {
+    public static func compute(_ set: LabelSet, descriptionFile: String? = nil, cache: inout ImageHashCache) throws -> String {
+        var hash = SHA256()
+        hash.update(Array("keypoints-dataset-fingerprint-v2".utf8))
+        try hashFiles(&hash, set, descriptionFile)
+        for record in set.records {
+            hash.update(counted: Foundation.Data(key(record, set).utf8))
+            let (size, modified) = try identity(record)
+            if let known = cache.hash(of: record.imagePath, size: size, modified: modified) {
+                hash.update(counted: known)
+                continue
+            }
+            guard let bytes = try? Foundation.Data(contentsOf: URL(fileURLWithPath: record.imagePath)) else {
+                throw DataError(record.imagePath, "image cannot be read (labelled at \(record.source)): check "
+                    + "that it is a file you may read")
+            }
+            let digest = Foundation.Data(SHA256.hash(bytes))
+            cache.store(digest, for: record.imagePath, size: size, modified: modified, bytes: bytes.count)
+            hash.update(counted: digest)
+        }
+        return hex(hash.finalize())
+    }
+
+    /// The v1 fingerprint (image sizes and modification times instead of their bytes), for runs
+    /// recorded before v2.
+    public static func computeV1(_ set: LabelSet, descriptionFile: String? = nil) throws -> String {
         var hash = SHA256()
         hash.update(Array("keypoints-dataset-fingerprint-v1".utf8))
-        hash.update(number: fullHash ? 1 : 0)
+        hash.update(number: 0)
+        try hashFiles(&hash, set, descriptionFile)
+        for record in set.records {
+            hash.update(counted: Foundation.Data(key(record, set).utf8))
+            let (size, modified) = try identity(record)
+            hash.update(number: size)
+            hash.update(number: modified.bitPattern)
+        }
+        return hex(hash.finalize())
+    }
+
+    private static func hashFiles(_ hash: inout SHA256, _ set: LabelSet, _ descriptionFile: String?) throws {
         hash.update(counted: try LabelFiles.contents(of: set.sourceFile))
         if let descriptionFile {
             hash.update(number: 1)
@@ -34,31 +72,77 @@ public enum DatasetFingerprint {
             hash.update(number: 0)
         }
         hash.update(number: UInt64(set.records.count))
-        let folder = LabelPaths.folder(of: set.sourceFile)
-        for record in set.records {
-            let key = LabelPaths.relative(record.imagePath, to: folder) ?? LabelPaths.absolute(record.imagePath)
-            hash.update(counted: Foundation.Data(key.utf8))
-            let attributes: [FileAttributeKey: Any]
-            do {
-                attributes = try FileManager.default.attributesOfItem(atPath: record.imagePath)
-            } catch {
-                throw DataError(record.imagePath, "image not found (labelled at \(record.source)): check the path, "
-                    + "or fix the labels")
-            }
-            if fullHash {
-                guard let bytes = try? Foundation.Data(contentsOf: URL(fileURLWithPath: record.imagePath)) else {
-                    throw DataError(record.imagePath, "image cannot be read (labelled at \(record.source)): check "
-                        + "that it is a file you may read")
-                }
-                hash.update(counted: bytes)
-            } else {
-                let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
-                let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-                hash.update(number: size)
-                hash.update(number: modified.bitPattern)
-            }
+    }
+
+    /// The image's path relative to the labels file's folder (absolute when outside it).
+    private static func key(_ record: LabelRecord, _ set: LabelSet) -> String {
+        LabelPaths.relative(record.imagePath, to: LabelPaths.folder(of: set.sourceFile)) ?? LabelPaths.absolute(record.imagePath)
+    }
+
+    /// Size in bytes and modification time (seconds since 1970) of the record's image.
+    private static func identity(_ record: LabelRecord) throws -> (UInt64, Double) {
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: record.imagePath) } catch {
+            throw DataError(record.imagePath, "image not found (labelled at \(record.source)): check the path, or fix the labels")
         }
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return ((attributes[.size] as? NSNumber)?.uint64Value ?? 0,
+                (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+    }
+
+    private static func hex(_ digest: [UInt8]) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+}
+
+/// SHA-256 digests of image files keyed by absolute path, valid while the file's size and
+/// modification time are unchanged. Kept in the run folder (`image-hashes.json`) so that a run
+/// reads its images for the fingerprint once; a missing or unreadable cache is simply rebuilt.
+public struct ImageHashCache: Codable, Sendable {
+    struct Entry: Codable, Sendable {
+        var size: UInt64
+        var modified: Double
+        var sha256: String
+    }
+    private var entries: [String: Entry] = [:]
+    /// Images hashed (read) since this cache was loaded, and their bytes.
+    public private(set) var hashed = (images: 0, bytes: 0)
+    /// Images whose hash came from the cache.
+    public private(set) var reused = 0
+
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey { case entries }
+
+    /// The cache at `url`, or an empty one when it is missing or not readable.
+    public static func load(_ url: URL) -> ImageHashCache {
+        guard let data = FileManager.default.contents(atPath: url.path),
+              let cache = try? JSONDecoder().decode(ImageHashCache.self, from: data) else { return ImageHashCache() }
+        return cache
+    }
+
+    /// Encoded for `url` (the caller writes it: a cache that cannot be written costs only time).
+    public func encoded() throws -> Foundation.Data { try JSONEncoder().encode(self) }
+
+    mutating func hash(of path: String, size: UInt64, modified: Double) -> Foundation.Data? {
+        let key = LabelPaths.absolute(path)
+        guard let e = entries[key], e.size == size, e.modified == modified, let digest = Self.bytes(hex: e.sha256) else { return nil }
+        reused += 1
+        return digest
+    }
+
+    mutating func store(_ digest: Foundation.Data, for path: String, size: UInt64, modified: Double, bytes: Int) {
+        entries[LabelPaths.absolute(path)] = Entry(size: size, modified: modified, sha256: digest.map { String(format: "%02x", $0) }.joined())
+        hashed.images += 1
+        hashed.bytes += bytes
+    }
+
+    private static func bytes(hex: String) -> Foundation.Data? {
+        let chars = Array(hex.utf8)
+        guard chars.count == 64 else { return nil }
+        var out = Foundation.Data(capacity: 32)
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let b = UInt8(String(decoding: chars[i..<(i + 2)], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+        }
+        return out
     }
 }
 
@@ -84,6 +168,13 @@ struct SHA256 {
     static func hash(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         var h = SHA256()
         h.update(bytes)
+        return h.finalize()
+    }
+
+    /// The digest of a file's bytes, compressed straight from the buffer.
+    static func hash(_ data: Foundation.Data) -> [UInt8] {
+        var h = SHA256()
+        h.update(data)
         return h.finalize()
     }
 

@@ -41,12 +41,27 @@ final class RunSetup {
         Engine.setThreads(options.compute.threads)
         let labels: LabelSet
         (train, validation, labels) = try Self.loadDatasets(options)
-        fingerprint = try DatasetFingerprint.compute(labels, descriptionFile: options.dataOptions.describe)
+        var hashes = existing.map { ImageHashCache.load($0.imageHashes) } ?? ImageHashCache()
+        let hashing = Date()
+        var fingerprint = try DatasetFingerprint.compute(labels, descriptionFile: options.dataOptions.describe, cache: &hashes)
+        if hashes.hashed.images > 0 {
+            print(String(format: "dataset fingerprint: read and hashed %d image(s) (%.1f MB) in %.1f s, %d from the cache",
+                         hashes.hashed.images, Double(hashes.hashed.bytes) / 1e6, Date().timeIntervalSince(hashing), hashes.reused))
+        }
+        // A run recorded before fingerprints hashed image contents (v1: sizes and times) resumes
+        // when the v1 fingerprint of these files matches it.
+        if let recorded, recorded.fingerprint != fingerprint,
+           try DatasetFingerprint.computeV1(labels, descriptionFile: options.dataOptions.describe) == recorded.fingerprint {
+            print("note: this run was recorded with the v1 dataset fingerprint (image sizes and times); it still matches")
+            fingerprint = recorded.fingerprint
+        }
+        self.fingerprint = fingerprint
         let flagged = try Self.runConfig(options, train: train)
         // A new run's folder is made once its data and flags have passed every check.
         run = try existing ?? RunFolder.fresh(at: URL(fileURLWithPath: given.location.out ?? RunFolder.nextDefault().path),
                                               overwrite: given.location.overwrite)
         for stale in run.removeStaleTemporaries() { print("removed \(stale), left half-written by a run that was killed") }
+        if hashes.hashed.images > 0 { run.keep(hashes, log: { print($0) }) }
         let checkpoint = recorded == nil ? nil : Checkpoint.newestValid(in: run.checkpoints, log: { print($0) })
         if let recorded {
             guard recorded.fingerprint == fingerprint else {

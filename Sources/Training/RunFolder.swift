@@ -9,6 +9,7 @@
 //     RUN/last/               the saved model at the last step
 //     RUN/metrics.jsonl       one JSON line per step and per epoch end
 //     RUN/curves.svg          losses, NME and PCK per epoch
+//     RUN/image-hashes.json   SHA-256 of each image (by path, size, time), for the dataset fingerprint
 import Data
 import Foundation
 import Model
@@ -28,9 +29,10 @@ public struct RunFolder: Sendable {
     public var last: URL { url.appendingPathComponent("last") }
     public var metrics: URL { url.appendingPathComponent("metrics.jsonl") }
     public var curves: URL { url.appendingPathComponent("curves.svg") }
+    public var imageHashes: URL { url.appendingPathComponent("image-hashes.json") }
 
     /// What a run writes, removed by `--overwrite` (nothing else in the folder is touched).
-    private var entries: [URL] { [config, split, checkpoints, best, last, metrics, curves] }
+    private var entries: [URL] { [config, split, checkpoints, best, last, metrics, curves, imageHashes] }
 
     /// True when `url` holds a run (its `config.json`).
     public static func holdsRun(_ url: URL) -> Bool {
@@ -88,6 +90,12 @@ public struct RunFolder: Sendable {
 
     private func durably(_ data: Foundation.Data, to file: URL) throws {
         do { try DurableFile.write(data, to: file) } catch { throw TrainingError("\(error)") }
+    }
+
+    /// Keeps the image hashes of the dataset fingerprint; a cache that cannot be written costs only
+    /// time at the next start, so failing to write it is reported, not thrown.
+    public func keep(_ hashes: ImageHashCache, log: (String) -> Void) {
+        do { try DurableFile.write(try hashes.encoded(), to: imageHashes) } catch { log("note: \(error)") }
     }
 
     /// Removes what a killed run left half-written (`.tmp-*` files and folders of processes that

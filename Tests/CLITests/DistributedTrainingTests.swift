@@ -131,6 +131,33 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("different dataset"), r.stderr)
     }
+
+    /// Data copied without keeping file times (`cp` without `-p`, rsync without `-t`, a new host)
+    /// is the same dataset: the run resumes, its images read once more for the fingerprint.
+    func testResumeAcceptsTheSameDataWithNewFileTimes() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cards = root.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "12", "--size", "64"]).status, 0)
+        let run = root.appendingPathComponent("run").path
+        let first = try BinaryRunner.run(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25",
+                                          "--input-size", "96", "--batch-size", "4", "--epochs", "2", "--steps", "2", "--out", run])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("dataset fingerprint: read and hashed 12 image(s)"), first.stdout)
+        let images = cards.appendingPathComponent("images")
+        for name in try FileManager.default.contentsOfDirectory(atPath: images.path) {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(3600)],
+                                                  ofItemAtPath: images.appendingPathComponent(name).path)
+        }
+        let r = try BinaryRunner.run(["train", "--resume", run])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("resumed from"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("dataset fingerprint: read and hashed 12 image(s)"), r.stdout)
+        // Unchanged files come from the run's cache: nothing is read.
+        let again = try BinaryRunner.run(["train", "--resume", run, "--epochs", "3", "--steps", "7"])
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        XCTAssertFalse(again.stdout.contains("dataset fingerprint: read"), again.stdout)
+    }
 }
 
 final class SignalAndShardTests: XCTestCase {

@@ -77,7 +77,7 @@ final class SplitFingerprintTests: XCTestCase {
         XCTAssertEqual(hex(h.finalize()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
-    func testFingerprintChangesWithLabelsImagesAndSizesButNotByItself() throws {
+    func testFingerprintFollowsContentNotFileTimesAndHashesEachImageOnce() throws {
         let dir = TempFolder()
         let labels = dir.write("labels.csv", "image,x1,y1\nimg/a.jpg,1,2\nimg/b.jpg,3,4\n")
         let a = dir.write("img/a.jpg", bytes: [UInt8](repeating: 1, count: 1000))
@@ -86,54 +86,67 @@ final class SplitFingerprintTests: XCTestCase {
         let modified = Date(timeIntervalSince1970: 1_700_000_000)
         try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: a)
         let set = try CSVLabels.read(path: labels).0
-        let quick = try DatasetFingerprint.compute(set), full = try DatasetFingerprint.compute(set, fullHash: true)
-        XCTAssertEqual(quick.count, 64)
-        XCTAssertTrue(quick.allSatisfy { "0123456789abcdef".contains($0) })
-        XCTAssertEqual(try DatasetFingerprint.compute(set), quick, "nothing changed")
-        XCTAssertEqual(try DatasetFingerprint.compute(set, fullHash: true), full, "nothing changed")
-        XCTAssertNotEqual(quick, full)
+        var cache = ImageHashCache()
+        let first = try DatasetFingerprint.compute(set, cache: &cache)
+        XCTAssertEqual(first.count, 64)
+        XCTAssertTrue(first.allSatisfy { "0123456789abcdef".contains($0) })
+        XCTAssertEqual(cache.hashed.images, 2)
+        XCTAssertEqual(cache.hashed.bytes, 1500)
+        // Computed again with the cache: nothing is read, the same fingerprint.
+        XCTAssertEqual(try DatasetFingerprint.compute(set, cache: &cache), first)
+        XCTAssertEqual(cache.hashed.images, 2, "an unchanged image was read again")
+        XCTAssertEqual(cache.reused, 2)
+        // The cache survives being written and read back.
+        let saved = dir.path + "/image-hashes.json"
+        try cache.encoded().write(to: URL(fileURLWithPath: saved))
+        var loaded = ImageHashCache.load(URL(fileURLWithPath: saved))
+        XCTAssertEqual(try DatasetFingerprint.compute(set, cache: &loaded), first)
+        XCTAssertEqual(loaded.hashed.images, 0)
 
-        // One image byte, same size, same modification time: only the full hash sees it.
+        // A newer modification time alone changes nothing (the image is hashed again to the same value).
+        try FileManager.default.setAttributes([.modificationDate: modified.addingTimeInterval(60)], ofItemAtPath: a)
+        XCTAssertEqual(try DatasetFingerprint.compute(set, cache: &cache), first)
+        XCTAssertEqual(cache.hashed.images, 3)
+        // One image byte, same size, same modification time (as a careless tool might leave it): a
+        // fresh hash sees it; the cache, keyed by size and time, is why `image-hashes.json` belongs
+        // to the run folder and is rebuilt when deleted.
         var bytes = [UInt8](repeating: 1, count: 1000)
         bytes[500] = 9
         dir.write("img/a.jpg", bytes: bytes)
-        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: a)
-        XCTAssertEqual(try DatasetFingerprint.compute(set), quick)
-        XCTAssertNotEqual(try DatasetFingerprint.compute(set, fullHash: true), full)
-        // A different size changes both.
-        dir.write("img/a.jpg", bytes: bytes + [0])
-        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: a)
-        XCTAssertNotEqual(try DatasetFingerprint.compute(set), quick)
+        var fresh = ImageHashCache()
+        XCTAssertNotEqual(try DatasetFingerprint.compute(set, cache: &fresh), first)
         dir.write("img/a.jpg", bytes: [UInt8](repeating: 1, count: 1000))
-        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: a)
-        XCTAssertEqual(try DatasetFingerprint.compute(set), quick, "restored")
-        XCTAssertEqual(try DatasetFingerprint.compute(set, fullHash: true), full, "restored")
-        // A newer modification time changes the quick hash.
-        try FileManager.default.setAttributes([.modificationDate: modified.addingTimeInterval(1)], ofItemAtPath: a)
-        XCTAssertNotEqual(try DatasetFingerprint.compute(set), quick)
+        fresh = ImageHashCache()
+        XCTAssertEqual(try DatasetFingerprint.compute(set, cache: &fresh), first, "restored")
 
         // One label byte (4 -> 5), with the same records read back.
         dir.write("labels.csv", "image,x1,y1\nimg/a.jpg,1,2\nimg/b.jpg,3,5\n")
-        XCTAssertNotEqual(try DatasetFingerprint.compute(set, fullHash: true), full)
+        XCTAssertNotEqual(try DatasetFingerprint.compute(set, cache: &fresh), first)
         dir.write("labels.csv", "image,x1,y1\nimg/a.jpg,1,2\nimg/b.jpg,3,4\n")
-        XCTAssertEqual(try DatasetFingerprint.compute(set, fullHash: true), full)
+        XCTAssertEqual(try DatasetFingerprint.compute(set, cache: &fresh), first)
         // The description file counts when given.
         let description = dir.write("labels.keypoints.json", "{\"flip_pairs\": []}")
-        let withDescription = try DatasetFingerprint.compute(set, fullHash: true, descriptionFile: description)
-        XCTAssertNotEqual(withDescription, full)
+        let withDescription = try DatasetFingerprint.compute(set, descriptionFile: description, cache: &fresh)
+        XCTAssertNotEqual(withDescription, first)
         dir.write("labels.keypoints.json", "{\"flip_pairs\": [[0, 1]]}")
-        XCTAssertNotEqual(try DatasetFingerprint.compute(set, fullHash: true, descriptionFile: description), withDescription)
+        XCTAssertNotEqual(try DatasetFingerprint.compute(set, descriptionFile: description, cache: &fresh), withDescription)
+        try FileManager.default.removeItem(atPath: description)
 
-        // A copy of the dataset in another folder has the same full fingerprint.
+        // A copy in another folder, with new modification times (cp without -p): the same fingerprint.
         let copy = TempFolder()
         try FileManager.default.removeItem(atPath: copy.path)
         try FileManager.default.copyItem(atPath: dir.path, toPath: copy.path)
+        try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: copy.path + "/img/a.jpg")
         let copied = try CSVLabels.read(path: copy.path + "/labels.csv").0
-        XCTAssertEqual(try DatasetFingerprint.compute(copied, fullHash: true), full)
+        var elsewhere = ImageHashCache()
+        XCTAssertEqual(try DatasetFingerprint.compute(copied, cache: &elsewhere), first)
+        // v1 (sizes and times) is still computed for runs recorded with it, and differs with the time.
+        let v1 = try DatasetFingerprint.computeV1(copied)
+        try FileManager.default.setAttributes([.modificationDate: modified], ofItemAtPath: copy.path + "/img/a.jpg")
+        XCTAssertNotEqual(try DatasetFingerprint.computeV1(copied), v1)
 
         try FileManager.default.removeItem(atPath: a)
-        assertDataError(try DatasetFingerprint.compute(set), ["img/a.jpg", "labelled at \(labels):2", "check the path"])
-        assertDataError(try DatasetFingerprint.compute(set, fullHash: true), ["img/a.jpg", "labelled at \(labels):2"])
+        assertDataError(try DatasetFingerprint.compute(set, cache: &fresh), ["img/a.jpg", "labelled at \(labels):2", "check the path"])
     }
 }
 
