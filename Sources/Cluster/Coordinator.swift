@@ -52,6 +52,8 @@ public final class Coordinator: GradientSource {
     /// False until `minWorkers` workers joined for the first time; no work is handed out before.
     /// Never reset: later steps go on with whoever is alive.
     private var started = false
+    /// Messages of muted peers already reported in an epoch line.
+    private var discardedLogged = 0
     /// Image bytes sent to workers since the last epoch end (each sample goes to a worker once).
     private var shipped: (images: Int, bytes: Int) = (0, 0)
 
@@ -142,8 +144,11 @@ public final class Coordinator: GradientSource {
     public func stepDone(stepsDone: Int, more: Bool) throws {
         if more { try broadcastWeights(step: stepsDone, epoch: stepsDone / stepsPerEpoch) }
         if stepsDone % stepsPerEpoch == 0 {
+            let muted = transport.discardedFromMuted - discardedLogged
             log(String(format: "epoch %d: sent %d image(s) (%.1f MB) to workers", stepsDone / stepsPerEpoch, shipped.images,
-                       Double(shipped.bytes) / 1e6))
+                       Double(shipped.bytes) / 1e6)
+                + (muted > 0 ? "; discarded \(muted) message(s) of muted peers unread" : ""))
+            discardedLogged = transport.discardedFromMuted
             shipped = (0, 0)
         }
     }

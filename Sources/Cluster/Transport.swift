@@ -27,6 +27,8 @@ public protocol CoordinatorTransport: AnyObject {
     var limits: WireLimits { get set }
     /// Peers whose messages are discarded unread (after their routing id) and not reported.
     var muted: Set<PeerID> { get set }
+    /// Messages of muted peers discarded so far.
+    var discardedFromMuted: Int { get }
 }
 
 /// A worker's end: one coordinator.
@@ -105,6 +107,7 @@ public final class InMemoryNetwork: @unchecked Sendable {
         var onDropped: ((PeerID, String) -> Void)?
         var limits = WireLimits.any
         var muted: Set<PeerID> = []
+        var discardedFromMuted = 0
         init(_ n: InMemoryNetwork) { network = n }
         func send(_ message: Message, to peer: PeerID) throws -> Delivery {
             network.post(toWorker: peer, InMemoryNetwork.flatten(WireCodec.encode(message))) ? .sent : .unreachable
@@ -114,7 +117,7 @@ public final class InMemoryNetwork: @unchecked Sendable {
             while true {
                 let left = max(0, Int(deadline.timeIntervalSinceNow * 1000))
                 guard let (peer, frames) = network.takeForCoordinator(timeout: left) else { return nil }
-                if muted.contains(peer) { continue }
+                if muted.contains(peer) { discardedFromMuted += 1; continue }
                 do { return (peer, try WireCodec.decode(frames, limits: limits)) } catch { onDropped?(peer, "\(error)") }
             }
         }

@@ -12,6 +12,7 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
         didSet { try? socket.setMaxMessageSize(Self.largestFrame(limits)) }
     }
     public var muted: Set<PeerID> = []
+    public private(set) var discardedFromMuted = 0
     /// The endpoint actually bound (a `:0` port resolved).
     public let endpoint: String
 
@@ -83,7 +84,11 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
                     return (peer, try WireCodec.decode(Array(frames.dropFirst()), limits: limits))
                 } catch { onDropped?(peer, "\(error)") }
             case .refused(let frames, let reason)?:
-                if !(reason is Muted), let id = frames.first { onDropped?(String(decoding: id, as: UTF8.self), "\(reason)") }
+                if reason is Muted {
+                    discardedFromMuted += 1
+                } else if let id = frames.first {
+                    onDropped?(String(decoding: id, as: UTF8.self), "\(reason)")
+                }
             }
             if left == 0 { return nil }
         }
