@@ -14,8 +14,9 @@ final class LocalWorkers {
         for (i, pair) in keys.enumerated() {
             let p = Process()
             p.executableURL = executable
+            // `--server-key=KEY`: a Z85 key may begin with "-", which would read as an option.
             p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)",
-                           "--curve-secret", "-", "--server-key", serverKey]
+                           "--curve-secret", "-", "--server-key=\(serverKey)"]
             let secret = Pipe()
             p.standardInput = secret
             try p.run()
@@ -24,6 +25,13 @@ final class LocalWorkers {
             try handle.close()
             processes.append(p)
         }
+    }
+
+    /// When every worker started here has exited (none can compute any more): which, and how.
+    var allExited: String? {
+        guard !processes.isEmpty, processes.allSatisfy({ !$0.isRunning }) else { return nil }
+        return processes.enumerated().map { i, p in "worker-\(i + 1) exited with status \(p.terminationStatus)" }
+            .joined(separator: ", ")
     }
 
     /// Waits (up to 10 s) for the workers to leave after the coordinator's bye.

@@ -85,7 +85,7 @@ struct CoordinatorSecurityOptions: ParsableArguments {
 struct WorkerSecurityOptions: ParsableArguments {
     @Option(name: .customLong("curve-secret"), help: "This worker's key file (from keypoints keygen); - reads it from standard input (how `train --workers` hands over its keys).")
     var curveSecret: String?
-    @Option(name: .customLong("server-key"), help: "The coordinator's public key: its .pub file or the 40-character key.")
+    @Option(name: .customLong("server-key"), help: "The coordinator's public key: its .pub file or the 40-character key (one that starts with - needs --server-key=KEY).")
     var serverKey: String?
 
     @Flag(help: "Join a coordinator started with --insecure: no authentication, no encryption.")

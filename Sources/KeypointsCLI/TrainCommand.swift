@@ -111,8 +111,14 @@ struct Distributed {
         let children = try LocalWorkers(endpoint: transport.endpoint, threads: run.options.compute.threads, keys: localWorkers,
                                         serverKey: curve?.0.publicKey ?? "")
         defer { children.stop() }
+        // With local workers only, a run whose workers all exited can never go on: it stops (with a
+        // checkpoint) instead of waiting for workers forever.
+        engine.stopRequested = { StopRequest.shared.isRequested || children.allExited != nil }
         let end = try engine.run(until: run.lastStep)
         if end == .finished { children.wait() }
+        if end == .stopped, let exited = children.allExited {
+            throw ClusterError("every local worker exited (\(exited)); their output is above")
+        }
         try run.finish(engine, end)
     }
 }

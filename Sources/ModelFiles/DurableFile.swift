@@ -79,18 +79,10 @@ public enum DurableFile {
         repeat { fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } while fd < 0 && Glibc.errno == EINTR
         guard fd >= 0 else { throw failure(url.path, "cannot create the file") }
         defer { close(fd) }
-        var written = 0
-        try data.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 && Glibc.errno == EINTR { continue }
-                guard n > 0 else {
-                    let e = failure(url.path, "write failed after \(written) of \(raw.count) bytes")
-                    unlink(url.path)
-                    throw e
-                }
-                written += n
-            }
+        if let (written, code) = writeAll(data, to: fd) {
+            unlink(url.path)
+            throw DurableWriteError(path: url.path, reason: "write failed after \(written) of \(data.count) bytes: "
+                                    + String(cString: strerror(code)), errno: code)
         }
         var synced: Int32
         repeat { synced = fsync(fd) } while synced != 0 && Glibc.errno == EINTR
@@ -98,6 +90,21 @@ public enum DurableFile {
             let e = failure(url.path, "fsync failed")
             unlink(url.path)
             throw e
+        }
+    }
+
+    /// Writes every byte of `data` to `fd`, retrying after EINTR and short writes; nil when done,
+    /// else the bytes written and the errno (ENOSPC for a write of 0 bytes).
+    static func writeAll(_ data: Foundation.Data, to fd: Int32) -> (written: Int, errno: Int32)? {
+        data.withUnsafeBytes { raw -> (Int, Int32)? in
+            var written = 0
+            while written < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 && Glibc.errno == EINTR { continue }
+                guard n > 0 else { return (written, n == 0 ? ENOSPC : Glibc.errno) }
+                written += n
+            }
+            return nil
         }
     }
 
@@ -164,19 +171,10 @@ public final class AppendingFile {
     /// Appends `data` whole (EINTR retried); on failure the file is cut back and the error names it.
     public func append(_ data: Foundation.Data) throws {
         let start = lseek(fd, 0, SEEK_END)
-        var written = 0
-        try data.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 && Glibc.errno == EINTR { continue }
-                guard n > 0 else {
-                    let code = n == 0 ? ENOSPC : Glibc.errno
-                    if start >= 0 { _ = ftruncate(fd, start) }
-                    throw DurableWriteError(path: url.path, reason: "append failed after \(written) of \(raw.count) bytes: "
-                                            + String(cString: strerror(code)), errno: code)
-                }
-                written += n
-            }
+        if let (written, code) = DurableFile.writeAll(data, to: fd) {
+            if start >= 0 { _ = ftruncate(fd, start) }
+            throw DurableWriteError(path: url.path, reason: "append failed after \(written) of \(data.count) bytes: "
+                                    + String(cString: strerror(code)), errno: code)
         }
     }
 }

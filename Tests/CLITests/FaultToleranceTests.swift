@@ -3,6 +3,7 @@
 // workers keep running (CURVE on, as it must be). Each run must end with the weights of a run in
 // which nothing happened.
 import Foundation
+import TestSupport
 import XCTest
 
 /// A background `keypoints` process whose output goes to a file (read at any time).
@@ -94,6 +95,22 @@ final class FaultToleranceTests: XCTestCase {
                         "--curve-secret", root.appendingPathComponent("keys/workers/\(name).key").path,
                         "--server-key", root.appendingPathComponent("keys/coordinator.pub").path],
                        log: root.appendingPathComponent("\(name).log"))
+    }
+
+    /// `train --workers N` whose local workers all die cannot go on: it stops with a checkpoint and
+    /// says so, instead of waiting for workers forever.
+    func testTrainStopsWhenAllItsLocalWorkersExited() throws {
+        let trainer = try Background(["train", "--workers", "1"] + flags("orphaned").map { $0 == "3" ? "200" : $0 },
+                                     log: root.appendingPathComponent("orphaned.log"))
+        XCTAssertTrue(trainer.wait(for: "step 2/"), trainer.output)
+        let endpoint = try XCTUnwrap(trainer.output.components(separatedBy: "listening on ").dropFirst().first?
+            .split(separator: "\n").first.map(String.init))
+        let pgrep = try runChild(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "worker --connect \(endpoint) "])
+        let pid = try XCTUnwrap(Int32(pgrep.stdout.split(separator: "\n").first ?? ""), pgrep.stdout + pgrep.stderr)
+        Foundation.kill(pid, SIGKILL)
+        XCTAssertEqual(trainer.finish(timeout: 60), 1, trainer.output)
+        XCTAssertTrue(trainer.output.contains("every local worker exited (worker-1 exited with status 9)"), trainer.output)
+        XCTAssertTrue(trainer.output.contains("checkpoint:"), trainer.output)
     }
 
     func testKilledWorkerAndJoiningWorkerLeaveTheWeightsUnchanged() throws {

@@ -18,24 +18,6 @@ final class CoordinatorConductTests: XCTestCase {
         useOneComputeThread()
     }
 
-    /// A worker running on a thread of its own.
-    private final class WorkerThread: @unchecked Sendable {
-        let done = DispatchSemaphore(value: 0)
-        var error: Error?
-        let worker: Worker
-        init(_ network: InMemoryNetwork, name: String, heartbeat: Double = 2) {
-            worker = Worker(transport: network.worker(name), hello: HelloFields(name: name, host: "test", threads: 1, pid: 0),
-                            log: { _ in })
-            worker.heartbeatInterval = heartbeat
-            let thread = Thread { [self] in
-                Engine.setThreads(1)
-                do { try worker.run() } catch { self.error = error }
-                done.signal()
-            }
-            thread.start()
-        }
-    }
-
     /// Sleeps at every step end, as a slow validation or checkpoint on the coordinator would.
     private final class SlowStepEnds: TrainingObserver {
         let seconds: Double
@@ -98,13 +80,6 @@ final class CoordinatorConductTests: XCTestCase {
         XCTAssertNil(w.error)
         XCTAssertEqual(w.worker.hellos, 2, lines.text)
         XCTAssertEqual(trainer.network.store.parameters.array, local.trainer.network.store.parameters.array)
-    }
-
-    /// Starts something after the step it is told, from inside the run.
-    private final class AfterStep: TrainingObserver {
-        let step: Int, action: () -> Void
-        init(_ step: Int, _ action: @escaping () -> Void) { self.step = step; self.action = action }
-        func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws { if record.stepsDone == step { action() } }
     }
 
     func testAFullCoordinatorRefusesWithTheReason() throws {

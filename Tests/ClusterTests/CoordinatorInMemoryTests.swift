@@ -17,30 +17,6 @@ final class CoordinatorInMemoryTests: XCTestCase {
         useOneComputeThread()
     }
 
-    /// A worker running on a thread of its own (one oneDNN thread, like the local run).
-    private final class WorkerThread: @unchecked Sendable {
-        let done = DispatchSemaphore(value: 0)
-        var error: Error?
-        let worker: Worker
-        init(_ network: InMemoryNetwork, name: String) {
-            worker = Worker(transport: network.worker(name), hello: HelloFields(name: name, host: "test", threads: 1, pid: 0),
-                            log: { _ in })
-            let thread = Thread { [self] in
-                Engine.setThreads(1)
-                do { try worker.run() } catch { self.error = error }
-                done.signal()
-            }
-            thread.start()
-        }
-    }
-
-    /// Starts a worker after the step it is told, from inside the run.
-    private final class JoinAfter: TrainingObserver {
-        let step: Int, start: () -> Void
-        init(step: Int, start: @escaping () -> Void) { self.step = step; self.start = start }
-        func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws { if record.stepsDone == step { start() } }
-    }
-
     func testCoordinatorWithWorkersGivesTheWeightsOfOneProcess() throws {
         let cards = try cardsDataset(count: 10)
         let config = tinyRunConfig(epochs: 2, batchSize: 4, microBatch: 3)
@@ -57,7 +33,7 @@ final class CoordinatorInMemoryTests: XCTestCase {
         let engine = TrainingEngine(config: config, trainer: trainer, plan: StepPlan(samples: cards.count, config: config),
                                     source: coordinator, validation: nil, log: { lines.append($0) })
         var workers = [WorkerThread(network, name: "w1"), WorkerThread(network, name: "w2")]
-        engine.observers = [JoinAfter(step: 2) { workers.append(WorkerThread(network, name: "w3")) }]
+        engine.observers = [AfterStep(2) { workers.append(WorkerThread(network, name: "w3")) }]
         XCTAssertEqual(try engine.run(), .finished)
         for w in workers {
             XCTAssertEqual(w.done.wait(timeout: .now() + 20), .success, "a worker did not leave after the bye")
