@@ -6,7 +6,7 @@
 Modes (KEY_FILE is a `keypoints keygen` .key file):
   stranger  a CURVE key the coordinator does not authorize: reconnects and sends garbage (refused by ZAP)
   garbage   an authorized key: mutated keypoints messages (dropped; the peer is muted)
-  hellos    an authorized key: a hello every 20 ms (muted after 5 in a minute)
+  hellos    an authorized key: a hello every 20 ms (muted after 10 in a minute)
   slow      an authorized key: one hello, then never reads (removed as not reading or past the deadline)
 Prints one line: what it sent.
 """

@@ -173,7 +173,8 @@ public final class Coordinator: GradientSource {
         case .gradients:
             receiveGradients(m, from: peer)
         case .bye:
-            forget(peer, reason: "left")
+            let why = (try? m.fields(ReasonFields.self).reason).map { ": \($0.prefix(300))" } ?? ""
+            forget(peer, reason: "left\(why)")
         case .heartbeat:
             if !members.contains(peer) { try askToRejoin(peer) }
         default:

@@ -7,8 +7,8 @@ struct PeerConduct {
     /// Malformed messages a peer may send within `window` before it is muted.
     var malformedAllowed = 10
     /// Hellos a peer may send within `window` before it is muted (a worker says one when it
-    /// starts and one per rejoin).
-    var hellosAllowed = 5
+    /// starts and one per rejoin; a worker restarted by a supervisor after every crash stays under this).
+    var hellosAllowed = 10
     /// Seconds over which malformed messages and hellos are counted.
     var window: Double = 60
     /// Seconds a peer stays muted.

@@ -40,14 +40,23 @@ public final class Worker {
         do { try loop() } catch let leaving as Leaving {
             try? transport.send(try Message(kind: .bye, ReasonFields(reason: leaving.reason)))
             throw ClusterError(leaving.reason)
+        } catch let refused as Refused {
+            throw ClusterError(refused.reason)
+        } catch {
+            // Anything else that ends the worker (a compute error, a failed send) is reported too.
+            try? transport.send(try Message(kind: .bye, ReasonFields(reason: "\(hello.name) failed: \(error)")))
+            throw error
         }
     }
 
+    /// The coordinator refused this worker (no bye: it already knows).
+    private struct Refused: Error { var reason: String }
+
     private func sayHello() throws {
         guard Date().timeIntervalSince(lastHello) >= 1 else { return }
-        try transport.send(try Message(kind: .hello, hello))
-        hellos += 1
+        hellos += 1  // counted before the send, so that whoever receives it sees the count
         lastHello = Date()
+        try transport.send(try Message(kind: .hello, hello))
     }
 
     private func loop() throws {
@@ -111,7 +120,7 @@ public final class Worker {
             log("coordinator says training is over")
             return true
         case .refused:
-            throw ClusterError("coordinator refused this worker: \((try? m.fields(ReasonFields.self).reason) ?? "no reason given")")
+            throw Refused(reason: "coordinator refused this worker: \((try? m.fields(ReasonFields.self).reason) ?? "no reason given")")
         default:
             throw MalformedInput(reason: "workers are never sent \(m.kind)")
         }

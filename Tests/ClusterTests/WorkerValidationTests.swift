@@ -103,4 +103,15 @@ final class WorkerValidationTests: XCTestCase {
         XCTAssertEqual(played.done.wait(timeout: .now() + 10), .success)
         XCTAssertTrue("\(played.error.map { "\($0)" } ?? "")".contains("not two of its 4 keypoints"), "\(String(describing: played.error))")
     }
+
+    /// A coordinator's refusal ends the worker with the reason, and no bye (the coordinator knows).
+    func testARefusalEndsTheWorkerWithTheReason() throws {
+        let played = Played()
+        XCTAssertNotNil(try played.next(.hello))
+        try played.send(try Message(kind: .refused, ReasonFields(reason: "the coordinator has its maximum of 1 workers")))
+        XCTAssertEqual(played.done.wait(timeout: .now() + 10), .success)
+        XCTAssertTrue("\(played.error.map { "\($0)" } ?? "")".contains("refused this worker: the coordinator has its maximum"),
+                      "\(String(describing: played.error))")
+        XCTAssertNil(try played.coordinator.receive(timeout: 300).flatMap { $0.1.kind == .bye ? $0.1 : nil }, "a refused worker said bye")
+    }
 }
