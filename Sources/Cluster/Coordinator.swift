@@ -45,10 +45,10 @@ public final class Coordinator: GradientSource {
     private var weights: (step: Int, message: Message)?
     /// When each unknown peer was last asked to rejoin.
     private var rejoinAsked: [PeerID: Date] = [:]
+    /// Drops, logged one by one for the first 20, then summarised every 10 s.
+    private var drops = LogThrottle(first: 20)
     /// Malformed or refused messages dropped so far.
-    public private(set) var dropped = 0
-    /// Drops not logged yet (after the first 20, drops are summarised every 10 s).
-    private var unlogged = (count: 0, since: Date())
+    public var dropped: Int { drops.total }
     /// False until `minWorkers` workers joined for the first time; no work is handed out before.
     /// Never reset: later steps go on with whoever is alive.
     private var started = false
@@ -81,13 +81,11 @@ public final class Coordinator: GradientSource {
 
     /// Counts a dropped message; logs the first 20, then one summary every 10 s.
     private func drop(_ what: String) {
-        dropped += 1
-        if dropped <= 20 { return log("dropped \(what) (\(dropped) so far)") }
-        unlogged.count += 1
-        let seconds = Date().timeIntervalSince(unlogged.since)
-        if seconds >= 10 {
-            log("dropped \(unlogged.count) more message(s) in the last \(Int(seconds)) s (\(dropped) so far); latest: \(what)")
-            unlogged = (0, Date())
+        switch drops.record() {
+        case .event?: log("dropped \(what) (\(dropped) so far)")
+        case .summary(let count, let seconds)?:
+            log("dropped \(count) more message(s) in the last \(seconds) s (\(dropped) so far); latest: \(what)")
+        case nil: break
         }
     }
 

@@ -122,20 +122,15 @@ public final class ZAPHandler: @unchecked Sendable {
 
     private var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
 
-    /// Refusals so far, and those not logged yet (after the first 10, one summary every 10 s).
-    private var refusals = 0
-    private var unlogged = (count: 0, since: Date())
+    /// Refusals, logged one by one for the first 10, then summarised every 10 s.
+    private var refusals = LogThrottle(first: 10)
 
     private func refused(_ address: String, _ reason: String) {
-        refusals += 1
-        if refusals <= 10 {
-            return log("refused a connection from \(address): \(reason); add its .pub key to --authorized-keys to admit it")
-        }
-        unlogged.count += 1
-        if Date().timeIntervalSince(unlogged.since) >= 10 {
-            log("refused \(unlogged.count) more connection(s) in the last \(Int(Date().timeIntervalSince(unlogged.since))) s "
-                + "(\(refusals) in all); latest from \(address): \(reason)")
-            unlogged = (0, Date())
+        switch refusals.record() {
+        case .event?: log("refused a connection from \(address): \(reason); add its .pub key to --authorized-keys to admit it")
+        case .summary(let count, let seconds)?:
+            log("refused \(count) more connection(s) in the last \(seconds) s (\(refusals.total) in all); latest from \(address): \(reason)")
+        case nil: break
         }
     }
 

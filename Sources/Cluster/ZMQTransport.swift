@@ -8,9 +8,10 @@ import Foundation
 public final class ZMQCoordinatorTransport: CoordinatorTransport {
     private let socket: ZMQSocket
     public var onDropped: ((PeerID, String) -> Void)?
-    public var limits: WireLimits {
-        didSet { try? socket.setMaxMessageSize(Self.largestFrame(limits)) }
-    }
+    /// What is admitted, checked frame by frame. The largest frame libzmq accepts (ZMQ_MAXMSGSIZE)
+    /// is fixed from the `limits` given at init: libzmq copies socket options into the listener
+    /// when it binds, so a later change would not reach new connections.
+    public var limits: WireLimits
     public var muted: Set<PeerID> = []
     public private(set) var discardedFromMuted = 0
     /// The endpoint actually bound (a `:0` port resolved).
@@ -78,11 +79,10 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
             case nil: return nil
             case .frames(let frames)?:
                 let peer = String(decoding: frames[0], as: UTF8.self)
-                do {
-                    if frames.count == 2 { try admission.read(header: frames[1]) }
-                    try admission.finish()
-                    return (peer, try WireCodec.decode(Array(frames.dropFirst()), limits: limits))
-                } catch { onDropped?(peer, "\(error)") }
+                // decode checks the whole message again (a header-only message is first checked here).
+                do { return (peer, try WireCodec.decode(Array(frames.dropFirst()), limits: limits)) } catch {
+                    onDropped?(peer, "\(error)")
+                }
             case .refused(let frames, let reason)?:
                 if reason is Muted {
                     discardedFromMuted += 1

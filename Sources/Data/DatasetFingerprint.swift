@@ -89,7 +89,8 @@ public enum DatasetFingerprint {
                 (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
     }
 
-    private static func hex(_ digest: [UInt8]) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+    /// Lowercase hex of a digest.
+    static func hex(_ digest: some Sequence<UInt8>) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 }
 
 /// SHA-256 digests of image files keyed by absolute path, valid while the file's size and
@@ -129,7 +130,7 @@ public struct ImageHashCache: Codable, Sendable {
     }
 
     mutating func store(_ digest: Foundation.Data, for path: String, size: UInt64, modified: Double, bytes: Int) {
-        entries[LabelPaths.absolute(path)] = Entry(size: size, modified: modified, sha256: digest.map { String(format: "%02x", $0) }.joined())
+        entries[LabelPaths.absolute(path)] = Entry(size: size, modified: modified, sha256: DatasetFingerprint.hex(digest))
         hashed.images += 1
         hashed.bytes += bytes
     }

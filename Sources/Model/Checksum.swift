@@ -1,9 +1,10 @@
 // CRC-32 (IEEE 802.3, the zlib/PNG polynomial): bulk frames on the wire and checkpoint bodies.
 
-/// CRC-32 of `count` bytes at `bytes`, slicing-by-4 over a table built once.
-public func crc32(_ bytes: UnsafeRawPointer, count: Int) -> UInt32 {
+/// CRC-32 of `count` bytes at `bytes`, slicing-by-4 over a table built once. `previous` is the CRC
+/// of the bytes before these (as zlib's `crc32(crc, ...)`), so that a file can be checked in pieces.
+public func crc32(_ bytes: UnsafeRawPointer, count: Int, continuing previous: UInt32 = 0) -> UInt32 {
     let t = CRC32Table.shared
-    var crc: UInt32 = 0xFFFF_FFFF
+    var crc: UInt32 = ~previous
     let p = bytes.assumingMemoryBound(to: UInt8.self)
     var i = 0
     while i + 4 <= count {

@@ -82,9 +82,12 @@ public enum Checkpoint {
     static func verifiesWhole(_ bytes: Foundation.Data) -> Bool {
         guard let at = checksumOffset(bytes) else { return false }
         let stored = String(decoding: bytes.subdata(in: at..<(at + 8)), as: UTF8.self)
-        var copy = bytes
-        copy.replaceSubrange(at..<(at + 8), with: Array(checksumPlaceholder.utf8))
-        let crc = copy.withUnsafeBytes { crc32($0.baseAddress!, count: copy.count) }
+        // In three pieces (before, the placeholder, after), so that the file is not copied.
+        let crc = bytes.withUnsafeBytes { raw in
+            let before = crc32(raw.baseAddress!, count: at)
+            let placeholder = Array(checksumPlaceholder.utf8).withUnsafeBytes { crc32($0.baseAddress!, count: 8, continuing: before) }
+            return crc32(raw.baseAddress! + at + 8, count: raw.count - at - 8, continuing: placeholder)
+        }
         return stored == String(format: "%08x", crc)
     }
 
