@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Python tools that check exported files (ONNX checker, ONNX Runtime, safetensors; pillow for
-# the README's Python example; pyzmq for the soak's rogue peers) in a venv at
+# The Python tools that check what we write and ship (ONNX checker, ONNX Runtime, safetensors;
+# pillow for the README's Python example; pyzmq for the soak's rogue peers; tensorboard's event
+# reader for the training logs; kubernetes-validate for the cluster manifests) in a venv at
 # .build/python-env, created and filled only when something is missing. Prints the venv's python on
 # stdout; when it cannot be made (no python3-venv, no network, pip failure) it says on stderr which
 # checks are skipped and why, prints nothing on stdout and still exits 0.
@@ -9,8 +10,8 @@ cd "$(dirname "$0")/.."
 
 venv=.build/python-env
 python="$PWD/$venv/bin/python"
-packages=(numpy onnx onnxruntime safetensors pillow pyzmq)
-skipped="the ONNX export checks (onnx checker, onnxruntime) and the safetensors interoperability check will be skipped"
+packages=(numpy onnx onnxruntime safetensors pillow pyzmq tensorboard kubernetes-validate)
+skipped="the ONNX export checks (onnx checker, onnxruntime), the safetensors interoperability check, the TensorBoard log check and the Kubernetes manifest check will be skipped"
 
 fail() {
   echo "python-env: $1; $skipped. Fix that and run scripts/python-env.sh again." >&2
@@ -21,7 +22,7 @@ have_all() {
   "$python" - "${packages[@]}" <<'PY' 2>/dev/null
 import importlib, sys
 for name in sys.argv[1:]:
-    importlib.import_module({"pillow": "PIL", "pyzmq": "zmq"}.get(name, name))
+    importlib.import_module({"pillow": "PIL", "pyzmq": "zmq", "kubernetes-validate": "kubernetes_validate"}.get(name, name))
 PY
 }
 
