@@ -1,4 +1,5 @@
-// The `keypoints` command: configuration only; each job is a subcommand.
+// The `keypoints` command: configuration only; each job is a subcommand. `main` expands
+// `--config FILE` into flags before parsing.
 import ArgumentParser
 
 @main
@@ -14,6 +15,23 @@ struct Keypoints: ParsableCommand {
             Synth.self, AugmentPreview.self,                           // data
             Keygen.self, Checkpoints.self, Bench.self,                 // operations
         ])
+
+    static func main() {
+        let typed = Array(CommandLine.arguments.dropFirst())
+        do {
+            RunArguments.commandLine = try ConfigFile.expand(typed, root: Self.self)
+        } catch {
+            exit(withError: error)
+        }
+        main(RunArguments.commandLine)
+    }
+}
+
+/// `--config FILE.yaml`, read (and removed) by `Keypoints.main` before the flags are parsed; declared
+/// here so that `--help` lists it.
+struct ConfigFileOption: ParsableArguments {
+    @Option(help: "A YAML file of flags: keys are the long flag names (lr: 0.001, overwrite: true); flags on the command line win. RUN/config.yaml replays a run.")
+    var config: String?
 }
 
 /// Flags every compute-heavy command shares.

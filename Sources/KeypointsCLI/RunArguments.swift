@@ -11,11 +11,14 @@ enum RunArguments {
     static let locationOptions: Set<String> = ["--out", "--resume", "--steps"]
     static let locationFlags: Set<String> = ["--overwrite", "--auto-resume"]
 
-    /// The arguments after the subcommand `command` in this process's command line.
+    /// This process's arguments after the program name, with `--config FILE` expanded: set once by
+    /// `Keypoints.main` before parsing, read only after.
+    nonisolated(unsafe) static var commandLine = Array(CommandLine.arguments.dropFirst())
+
+    /// The arguments after the subcommand `command` in `commandLine`.
     static func tail(after command: String) -> [String] {
-        let all = CommandLine.arguments
-        guard let i = all.dropFirst().firstIndex(of: command) else { return Array(all.dropFirst()) }
-        return Array(all[(i + 1)...])
+        guard let i = commandLine.firstIndex(of: command) else { return commandLine }
+        return Array(commandLine[(i + 1)...])
     }
 
     /// `tail` as recorded: location flags removed, path values absolute.

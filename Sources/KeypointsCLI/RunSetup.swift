@@ -79,6 +79,9 @@ final class RunSetup {
                 var record = recorded
                 record.config = config
                 try run.write(record)
+                try Self.writeConfigFile(record, command: command, in: run)
+            } else if !FileManager.default.fileExists(atPath: run.configFile.path) {
+                try Self.writeConfigFile(recorded, command: command, in: run)
             }
         } else {
             config = flagged
@@ -98,15 +101,35 @@ final class RunSetup {
         self.history = history
         if recorded == nil {
             try run.writeSplit(train: train, validation: validation)
-            try run.write(RunRecord(tool: "keypoints \(Keypoints.configuration.version)", commandLine: CommandLine.arguments,
-                                    arguments: RunArguments.recorded(tail), config: config, fingerprint: fingerprint,
-                                    trainImages: train.count, validationImages: validation.count))
+            let record = RunRecord(tool: "keypoints \(Keypoints.configuration.version)", commandLine: CommandLine.arguments,
+                                   arguments: RunArguments.recorded(tail), config: config, fingerprint: fingerprint,
+                                   trainImages: train.count, validationImages: validation.count)
+            try run.write(record)
+            try Self.writeConfigFile(record, command: command, in: run)
         }
         print("training MobileNetV1 alpha \(config.model.backbone.alpha) at \(config.model.backbone.inputSize)px, "
               + "\(config.model.head.kind.rawValue) head at feature stride \(config.model.backbone.outputStride), "
               + "K=\(config.model.keypoints), \(network.store.layout.parameterCount) parameters, \(train.count) train / "
               + "\(validation.count) val images, batch \(config.training.batchSize) in micro-batches of \(config.microBatch), "
               + "\(plan.totalSteps(epochs: config.training.epochs)) steps; run folder \(run.url.path)")
+    }
+
+    /// RUN/config.yaml: every setup flag of the run, defaults filled in, in the format `--config`
+    /// reads, so that `train --config RUN/config.yaml --out NEW` replays it. config.json stays the
+    /// record `--resume` reads.
+    private static func writeConfigFile(_ record: RunRecord, command: String, in run: RunFolder) throws {
+        guard let (commandFlags, _) = CommandFlags.of(Keypoints.self, words: [command]) else { return }
+        var values = ConfigFile.values(of: record.arguments, flags: commandFlags)
+        values["epochs"] = ["\(record.config.training.epochs)"]
+        let leaving = Set(RunArguments.locationOptions.union(RunArguments.locationFlags).map { String($0.dropFirst(2)) })
+        let text = try ConfigFile.render(CommandFlags.of(TrainingSetupOptions.self), values: values, leaving: leaving, header: [
+            "The configuration of the run in this folder: the flags of `keypoints \(command)` it was made with,",
+            "defaults filled in (\(record.tool)). Replay it into a new run folder with",
+            "  keypoints train --config \(run.configFile.path) --out NEW",
+            "Flags on the command line win over this file. A key written commented out was not set: the tool",
+            "chose (see --help). `--resume \(run.url.path)` reads config.json, not this file.",
+        ])
+        try run.writeConfigFile(text)
     }
 
     /// The run's configuration as the flags give it.

@@ -5,6 +5,7 @@ import Foundation
 import Training
 
 struct TrainingSetupOptions: ParsableArguments {
+    @OptionGroup var configFile: ConfigFileOption
     @OptionGroup var location: RunLocationOptions
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var dataOptions: DataOptions

@@ -17,6 +17,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "This worker's name (unique per coordinator); default host-pid.")
     var name: String?
     @OptionGroup var security: WorkerSecurityOptions
+    @OptionGroup var configFile: ConfigFileOption
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
 
     func run() throws {
         useLineBufferedOutput()

@@ -1,6 +1,7 @@
 // The run folder, the unit a user handles: everything one training run writes, in one place.
 //
 //     RUN/config.json         the resolved configuration, command line, tool version, fingerprint
+//     RUN/config.yaml         the run's flags, defaults filled in: `train --config` replays it
 //     RUN/split/train.csv     exactly the images trained on (labels format, paths relative to split/)
 //     RUN/split/val.csv       exactly the images held out for validation
 //     RUN/split/dataset.json  their keypoint names, flip pairs and skeleton
@@ -21,6 +22,7 @@ public struct RunFolder: Sendable {
     public init(_ url: URL) { self.url = url.standardizedFileURL }
 
     public var config: URL { url.appendingPathComponent("config.json") }
+    public var configFile: URL { url.appendingPathComponent("config.yaml") }
     public var split: URL { url.appendingPathComponent("split") }
     public var trainSplit: URL { split.appendingPathComponent("train.csv") }
     public var validationSplit: URL { split.appendingPathComponent("val.csv") }
@@ -32,7 +34,7 @@ public struct RunFolder: Sendable {
     public var imageHashes: URL { url.appendingPathComponent("image-hashes.json") }
 
     /// What a run writes, removed by `--overwrite` (nothing else in the folder is touched).
-    private var entries: [URL] { [config, split, checkpoints, best, last, metrics, curves, imageHashes] }
+    private var entries: [URL] { [config, configFile, split, checkpoints, best, last, metrics, curves, imageHashes] }
 
     /// True when `url` holds a run (its `config.json`).
     public static func holdsRun(_ url: URL) -> Bool {
@@ -86,6 +88,11 @@ public struct RunFolder: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try durably(encoder.encode(record), to: config)
+    }
+
+    /// Writes RUN/config.yaml (atomically and durably).
+    public func writeConfigFile(_ text: String) throws {
+        try durably(Foundation.Data(text.utf8), to: configFile)
     }
 
     private func durably(_ data: Foundation.Data, to file: URL) throws {

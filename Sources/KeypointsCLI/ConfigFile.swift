@@ -1,0 +1,200 @@
+// `--config FILE.yaml`: a YAML mapping whose keys are a subcommand's long flag names (`lr: 0.001`,
+// `overwrite: true`), turned into those flags before the command line is parsed. Flags typed on
+// the command line win over the file's. The run folder's config.yaml is written in this format,
+// so `keypoints train --config RUN/config.yaml --out NEW` replays a run.
+import ArgumentParser
+import Foundation
+import Yams
+
+/// A config file that cannot be used; the description names the file, the line and what to do.
+struct ConfigFileError: Error, CustomStringConvertible {
+    let description: String
+    init(_ file: String, line: Int? = nil, _ message: String) {
+        description = "\(file)\(line.map { ":\($0)" } ?? ""): \(message)"
+    }
+}
+
+enum ConfigFile {
+    /// `arguments` (after the program name) with `--config FILE` replaced by the file's flags,
+    /// put right after the subcommand so that every flag on the command line comes later; a key
+    /// also given on the command line is dropped from the file's, so the command line always wins
+    /// (array options included). Arguments without `--config` come back unchanged.
+    static func expand(_ arguments: [String], root: ParsableCommand.Type) throws -> [String] {
+        guard let at = arguments.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return arguments }
+        if let terminator = arguments.firstIndex(of: "--"), terminator < at { return arguments }
+        guard let (flags, consumed) = CommandFlags.of(root, words: arguments), consumed <= at else {
+            throw ConfigFileError("--config", "give it after the subcommand, e.g. `keypoints train --config run.yaml`")
+        }
+        var rest = arguments
+        let path: String
+        if arguments[at] == "--config" {
+            guard at + 1 < arguments.count else { throw ConfigFileError("--config", "needs a file: --config FILE.yaml") }
+            path = arguments[at + 1]
+            rest.removeSubrange(at...(at + 1))
+        } else {
+            path = String(arguments[at].dropFirst("--config=".count))
+            rest.remove(at: at)
+        }
+        if rest.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {
+            throw ConfigFileError("--config", "is given twice; give one file (put shared keys in it, or flags on the command line)")
+        }
+        let given = givenNames(Array(rest[consumed...]), flags: flags)
+        let fromFile = try read(path, flags: flags).filter { !given.contains($0.name) }.flatMap(\.arguments)
+        return Array(rest[..<consumed]) + fromFile + Array(rest[consumed...])
+    }
+
+    /// One key of a file, as command-line arguments.
+    struct Entry {
+        let name: String
+        let arguments: [String]
+    }
+
+    /// The entries of the config file at `path`, checked against `flags`.
+    static func read(_ path: String, flags: CommandFlags) throws -> [Entry] {
+        let text: String
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigFileError(path, "no such file (--config takes a YAML file; RUN/config.yaml holds a run's flags)")
+        }
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigFileError(path, "cannot be read as UTF-8 text (\((error as NSError).localizedDescription)); check the path")
+        }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch let e as YamlError {
+            throw ConfigFileError(path, "is not valid YAML: \(Self.describe(e))")
+        }
+        guard let root else { return [] }
+        guard let mapping = root.mapping else {
+            throw ConfigFileError(path, line: root.mark?.line, "must be a mapping of flag names to values (`lr: 0.001`), not a \(Self.kind(root))")
+        }
+        let command = "keypoints " + flags.command.joined(separator: " ")
+        return try mapping.map { key, value in
+            let line = key.mark?.line
+            guard let name = key.scalar?.string else { throw ConfigFileError(path, line: line, "a key must be a flag name") }
+            if name == "config" { throw ConfigFileError(path, line: line, "a config file cannot name another one (config:)") }
+            guard let flag = flags.flag(named: name) else {
+                let hint = flags.nearest(to: name).map { "; did you mean '\($0)'?" } ?? "; `\(command) --help` lists them"
+                throw ConfigFileError(path, line: line, "unknown key '\(name)': \(command) has no --\(name)\(hint)")
+            }
+            return Entry(name: name, arguments: try arguments(for: flag, value, file: path))
+        }
+    }
+
+    /// A value as arguments: `--name=value` for an option (one per item of a list, for one that
+    /// repeats), `--name` for a flag set to true, nothing for a flag set to false or an empty value.
+    private static func arguments(for flag: CommandFlags.Flag, _ value: Node, file: String) throws -> [String] {
+        let line = value.mark?.line
+        if value.null != nil, value.scalar?.style == .plain { return [] }
+        guard flag.takesValue else {
+            guard let on = value.bool else {
+                throw ConfigFileError(file, line: line, "'\(flag.name)' is a flag: give true or false, not \(Self.kind(value))")
+            }
+            return on ? ["--\(flag.name)"] : []
+        }
+        if let items = value.sequence {
+            guard flag.repeats else {
+                throw ConfigFileError(file, line: line, "'\(flag.name)' takes one value, not a list")
+            }
+            return try items.map { item in
+                guard let text = item.scalar?.string else {
+                    throw ConfigFileError(file, line: item.mark?.line, "'\(flag.name)': each item must be a plain value")
+                }
+                return "--\(flag.name)=\(text)"
+            }
+        }
+        guard let text = value.scalar?.string else {
+            throw ConfigFileError(file, line: line, "'\(flag.name)' takes a value (a number, word or path), not a \(Self.kind(value))")
+        }
+        return ["--\(flag.name)=\(text)"]
+    }
+
+    /// A config file that sets every flag of `flags` but those in `leaving`, in `--help` order,
+    /// each under its help as a comment: its value in `values` (long name -> values; empty for a
+    /// flag that is on), else its default; a flag with neither is written commented out.
+    static func render(_ flags: CommandFlags, values: [String: [String]], leaving: Set<String>, header: [String]) throws -> String {
+        var lines = header.map { "# " + $0 }
+        for flag in flags.flags where flag.visible && !leaving.contains(flag.name) {
+            lines.append("")
+            lines += wrap(flag.help, width: 98).map { "# " + $0 }
+            guard flag.takesValue else {
+                lines.append("\(flag.name): \(values[flag.name] != nil)")
+                continue
+            }
+            guard let given = values[flag.name] ?? flag.defaultValue.map({ [$0] }) else {
+                lines.append("# \(flag.name):")
+                continue
+            }
+            let value = flag.repeats ? Node(given.map { Node($0) }) : Node(given.last ?? "")
+            let entry = try Yams.serialize(node: Node([(Node(flag.name), value)]))
+            lines += entry.split(separator: "\n").map(String.init)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The values of the named flags in `arguments` (as parsed by `flags`): long name -> values.
+    static func values(of arguments: [String], flags: CommandFlags) -> [String: [String]] {
+        var values: [String: [String]] = [:]
+        var i = 0
+        while i < arguments.count {
+            defer { i += 1 }
+            let token = arguments[i]
+            guard token.hasPrefix("-"), token != "--" else { continue }
+            let body = token.hasPrefix("--") ? String(token.dropFirst(2)) : flags.longName(ofShort: String(token.dropFirst())) ?? ""
+            let name = String(body.prefix { $0 != "=" })
+            guard let flag = flags.flag(named: name) else { continue }
+            if !flag.takesValue { values[name] = []; continue }
+            if let eq = body.firstIndex(of: "=") {
+                values[name, default: []].append(String(body[body.index(after: eq)...]))
+            } else if i + 1 < arguments.count {
+                values[name, default: []].append(arguments[i + 1])
+                i += 1
+            }
+            if !flag.repeats, let last = values[name]?.last { values[name] = [last] }
+        }
+        return values
+    }
+
+    /// `text` cut into lines of at most `width` characters at spaces.
+    private static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width { lines.append(line); line = "" }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        return line.isEmpty ? lines : lines + [line]
+    }
+
+    /// The long names of the flags in `arguments` (short ones mapped to long).
+    private static func givenNames(_ arguments: [String], flags: CommandFlags) -> Set<String> {
+        var names: Set<String> = []
+        for token in arguments {
+            if token == "--" { break }
+            if token.hasPrefix("--") {
+                names.insert(String(token.dropFirst(2).prefix { $0 != "=" }))
+            } else if token.hasPrefix("-"), token.count == 2, let long = flags.longName(ofShort: String(token.dropFirst())) {
+                names.insert(long)
+            }
+        }
+        return names
+    }
+
+    private static func kind(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): return "'\(s.string)'"
+        case .mapping: return "mapping"
+        case .sequence: return "list"
+        case .alias: return "alias"
+        }
+    }
+
+    /// A YAML error as `line:column: problem`.
+    private static func describe(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return "line \(mark.line), column \(mark.column): \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return "line \(context.mark.line): the key(s) \(duplicates.joined(separator: ", ")) appear more than once"
+        default:
+            return "\(error)"
+        }
+    }
+}
