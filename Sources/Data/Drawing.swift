@@ -1,4 +1,5 @@
-// Drawing on RGB images: keypoint markers, skeleton lines and grids of images, for previews.
+// Drawing on RGB images: keypoint markers, skeleton lines, predictions beside ground truth, and
+// grids of images, for previews, overlays and TensorBoard.
 import Model
 
 /// Distinct colours for keypoints 1, 2, 3, ... (cycled).
@@ -99,6 +100,36 @@ extension RGBImage {
             for x in 0..<w {
                 out[ox + x, oy + y] = self[min(width - 1, Int(Double(x) / scale)), min(height - 1, Int(Double(y) / scale))]
             }
+        }
+        return out
+    }
+}
+
+extension RGBImage {
+    /// This image with predicted keypoints [2K] (pixels of this image) as filled discs in each
+    /// keypoint's colour (black outline), joined by the skeleton; with ground truth [2K] (same
+    /// pixels), white rings at the true positions of the `visible` ones and a yellow line for each error.
+    public func withPredictions(_ predicted: [Float], truth: [Float]? = nil, visible: [Bool]? = nil,
+                                skeleton: [[Int]] = []) -> RGBImage {
+        var out = self
+        let k = predicted.count / 2
+        let r = max(2.5, Double(min(width, height)) / 60)
+        func p(_ a: [Float], _ j: Int) -> (Double, Double) { (Double(a[2 * j]), Double(a[2 * j + 1])) }
+        for edge in skeleton where edge.count == 2 && edge.allSatisfy({ $0 < k }) {
+            let (a, b) = (p(predicted, edge[0]), p(predicted, edge[1]))
+            out.drawLine(a.0, a.1, b.0, b.1, colour: (255, 255, 255))
+        }
+        if let truth {
+            for j in 0..<k where visible?[j] ?? true {
+                let (t, q) = (p(truth, j), p(predicted, j))
+                out.drawLine(t.0, t.1, q.0, q.1, colour: (255, 230, 0))
+                out.drawRing(x: t.0, y: t.1, radius: r + 2, thickness: 2, colour: (255, 255, 255))
+            }
+        }
+        for j in 0..<k {
+            let (x, y) = p(predicted, j)
+            out.drawDisc(x: x, y: y, radius: r + 1, colour: (0, 0, 0))
+            out.drawDisc(x: x, y: y, radius: r, colour: keypointPalette[j % keypointPalette.count])
         }
         return out
     }

@@ -1,6 +1,7 @@
 // The few ONNX messages an exported model needs (ModelProto, GraphProto, NodeProto, AttributeProto,
 // TensorProto, ValueInfoProto with its TypeProto and TensorShapeProto), written with ProtobufWriter.
 // Field numbers are those of onnx/onnx.proto (ONNX 1.x; they never change once released).
+import ModelFiles
 
 /// TensorProto.DataType values used here.
 enum ONNXDataType: Int64 {

@@ -33,7 +33,7 @@ struct Predict: ParsableCommand {
         let predictions = try predictor.predict(images, batch: batch)
         if let overlay {
             for (i, image) in images.enumerated() {
-                try Overlays.write(Overlays.draw(image, predicted: predictions[i]), name: paths[i], to: overlay)
+                try Overlays.write(image.withPredictions(predictions[i]), name: paths[i], to: overlay)
             }
         }
         let text: String
@@ -122,7 +122,7 @@ struct Evaluate: ParsableCommand {
             var scored: [(error: Double, picture: RGBImage)] = []
             for (i, record) in records.enumerated() {
                 let visible = record.visibility.map { $0 > 0 }
-                let picture = Overlays.draw(images[i], predicted: predictions[i], truth: record.keypoints, visible: visible,
+                let picture = images[i].withPredictions(predictions[i], truth: record.keypoints, visible: visible,
                                             skeleton: dataset.description.skeleton)
                 try Overlays.write(picture, name: record.imagePath, to: overlay)
                 scored.append((KeypointDistance.meanDistance(predictions[i], record.keypoints, visible: visible), picture))

@@ -216,6 +216,8 @@ final class RunSetup {
         engine.observers = [
             ProgressLog(every: options.logEvery, firstStep: trainer.step, last: last, print: log),
             try MetricsLog(url: run.metrics, resumedAt: continues ? trainer.step : nil),
+            try TensorBoardLog(folder: run.url, every: options.tensorboardEvery, images: options.tensorboardImages,
+                               resumedAt: continues ? trainer.step : nil),
             BestModel(folder: run.best, log: log),
             CurvesFile(url: run.curves),
             LearningCheck(epochs: config.training.epochs, log: log),

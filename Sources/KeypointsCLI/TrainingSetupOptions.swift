@@ -17,6 +17,10 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var faults: FaultOptions
     @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
     var logEvery: Int = 10
+    @Option(name: .customLong("tensorboard-every"), help: "Write the training scalars to the run's TensorBoard log every N steps (0 = epoch scalars only).")
+    var tensorboardEvery: Int = 1
+    @Option(name: .customLong("tensorboard-images"), help: "Validation images drawn with predicted and true keypoints in the TensorBoard log each epoch (0 = none).")
+    var tensorboardImages: Int = 4
     @Option(help: "Validation NME/PCK normaliser, which also picks the best model: diagonal, bbox, or pair:A,B (1-based numbers or keypoint names, e.g. pair:left_eye,right_eye for inter-ocular).")
     var normalize: String = "diagonal"
 
@@ -25,6 +29,9 @@ struct TrainingSetupOptions: ParsableArguments {
             guard dataOptions.data != nil else { throw ValidationError("--data is needed (or --resume RUN to continue a run)") }
         }
         guard logEvery >= 0 else { throw ValidationError("--log-every must be 0 or more") }
+        guard tensorboardEvery >= 0, tensorboardImages >= 0 else {
+            throw ValidationError("--tensorboard-every and --tensorboard-images must be 0 or more")
+        }
     }
 }
 

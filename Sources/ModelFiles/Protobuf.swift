@@ -1,5 +1,6 @@
-// A minimal Protocol Buffers wire-format writer (varints, fixed 32-bit, length-delimited and packed
-// repeated fields): enough to write ONNX files without a code generator. Encoding only.
+// A minimal Protocol Buffers wire-format writer (varints, fixed 32- and 64-bit, length-delimited and
+// packed repeated fields): enough to write ONNX models and TensorBoard events without a code
+// generator. Encoding only.
 
 /// Appends protobuf fields to a byte buffer. Each call writes one field (tag then payload); fields
 /// are written in the order called, which every protobuf reader accepts.
@@ -12,7 +13,7 @@ public struct ProtobufWriter: Sendable {
 
     /// The wire types this writer uses (the low 3 bits of a tag).
     public enum WireType: UInt8, Sendable {
-        case varint = 0, fixed32 = 5, lengthDelimited = 2
+        case varint = 0, fixed64 = 1, fixed32 = 5, lengthDelimited = 2
     }
 
     /// `value` as a base-128 varint: 7 bits per byte, least significant group first, the high bit set
@@ -53,6 +54,13 @@ public struct ProtobufWriter: Sendable {
     public mutating func float(_ field: Int, _ value: Float) {
         appendTag(field, .fixed32)
         appendFixed32(value.bitPattern)
+    }
+
+    /// A `double` field: 8 bytes, little-endian IEEE 754.
+    public mutating func double(_ field: Int, _ value: Double) {
+        appendTag(field, .fixed64)
+        let word = value.bitPattern
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
     }
 
     /// A `bytes` field.

@@ -10,6 +10,7 @@
 //     RUN/last/               the saved model at the last step
 //     RUN/metrics.jsonl       one JSON line per step and per epoch end
 //     RUN/curves.svg          losses, NME and PCK per epoch
+//     RUN/events.out.tfevents.*  the TensorBoard log (one file per start of the run)
 //     RUN/image-hashes.json   SHA-256 of each image (by path, size, time), for the dataset fingerprint
 import Data
 import Foundation
@@ -36,6 +37,12 @@ public struct RunFolder: Sendable {
     /// What a run writes, removed by `--overwrite` (nothing else in the folder is touched).
     private var entries: [URL] { [config, configFile, split, checkpoints, best, last, metrics, curves, imageHashes] }
 
+    /// The TensorBoard event files in the folder (`events.out.tfevents.*`), oldest first.
+    public var eventFiles: [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.filter { $0.hasPrefix("events.out.tfevents.") }.sorted().map { url.appendingPathComponent($0) }
+    }
+
     /// True when `url` holds a run (its `config.json`).
     public static func holdsRun(_ url: URL) -> Bool {
         FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path)
@@ -52,7 +59,7 @@ public struct RunFolder: Sendable {
                 throw TrainingError("\(run.url.path) already holds a run: continue it with `--resume \(run.url.path)`, "
                                     + "start over with --overwrite (deletes its checkpoints and models), or pick another --out")
             }
-            for entry in run.entries where fm.fileExists(atPath: entry.path) { try fm.removeItem(at: entry) }
+            for entry in run.entries + run.eventFiles where fm.fileExists(atPath: entry.path) { try fm.removeItem(at: entry) }
         } else if !existing.isEmpty {
             throw TrainingError("\(run.url.path) is not empty and holds no keypoints run (no config.json): "
                                 + "pick a new or empty folder for --out")

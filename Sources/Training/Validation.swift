@@ -39,6 +39,21 @@ public final class Validation {
                                       keypoints: config.description.keypointCount, normalizer: config.normalizer))
     }
 
+    /// The first `count` validation samples as the network sees them (S x S pixels, letterboxed or
+    /// stretched), with the network's predictions and the true keypoints drawn (see
+    /// `RGBImage.withPredictions`): what TensorBoard shows of an epoch.
+    public func overlays(_ network: KeypointNetwork, count: Int) throws -> [RGBImage] {
+        guard let first = batches.first, count > 0 else { return [] }
+        let size = inputSize, k = config.description.keypointCount, plane = 3 * size * size, scale = Float(size)
+        let predictions = try network.predict(first.images, batch: first.count)
+        return (0..<min(count, first.count)).map { i in
+            let points = (2 * k * i)..<(2 * k * (i + 1))
+            return RGBImage(planes: Array(first.images[(plane * i)..<(plane * (i + 1))]), size: size)
+                .withPredictions(predictions[points].map { $0 * scale }, truth: first.targets[points].map { $0 * scale },
+                                 visible: first.mask[(k * i)..<(k * (i + 1))].map { $0 > 0 }, skeleton: config.description.skeleton)
+        }
+    }
+
     /// Metrics of always predicting the mean training keypoints (in the network frame).
     private func meanShapeBaseline() -> KeypointMetrics {
         let k = config.description.keypointCount, size = inputSize

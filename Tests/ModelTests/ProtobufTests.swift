@@ -1,7 +1,7 @@
 // The protobuf wire writer against hand-worked encodings (the examples of the protobuf encoding guide,
 // https://protobuf.dev/programming-guides/encoding/).
 import XCTest
-@testable import Interop
+@testable import ModelFiles
 
 final class ProtobufTests: XCTestCase {
     func testVarintEdgeCases() {
@@ -32,6 +32,13 @@ final class ProtobufTests: XCTestCase {
         w = ProtobufWriter()
         w.float(2, 1.0)
         XCTAssertEqual(w.bytes, [0x15, 0x00, 0x00, 0x80, 0x3F], "field 2, wire type 5, little-endian IEEE 754")
+
+        w = ProtobufWriter()
+        w.double(1, 1.0)
+        XCTAssertEqual(w.bytes, [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F], "field 1, wire type 1, little-endian IEEE 754 double")
+        w = ProtobufWriter()
+        w.double(1, -2.5)
+        XCTAssertEqual(w.bytes, [0x09, 0, 0, 0, 0, 0, 0, 0x04, 0xC0])
 
         w = ProtobufWriter()
         w.string(2, "testing")
