@@ -88,7 +88,7 @@ else
   "$bin" keygen --out "$keys" --name coordinator >/dev/null
   "$bin" keygen --out "$keys" --name worker >/dev/null
 fi
-server_key=$(sed -n 's/^public-key *= *//p' "$keys/coordinator.key" | head -n 1)
+server_key=$(awk '/^public-key *=/ { sub(/^public-key *= */, ""); print; exit }' "$keys/coordinator.key")
 [ -n "$server_key" ] || die "$keys/coordinator.key has no public-key line: pass a file made by keypoints keygen"
 
 coordinator="" worker_pids=() worker_names=() tunnel_pids=() tunnel_hosts=() remote_dirs=()
@@ -108,7 +108,7 @@ cleanup() {
     [ -n "${remote_dirs[i]}" ] || continue
     ssh -n "${ssh_opts[@]}" "${hosts[i]}" "for f in $(q "${remote_dirs[i]}")/*.pid; do
         [ -f \"\$f\" ] || continue; p=\$(cat \"\$f\")
-        if tr '\\0' ' ' < /proc/\$p/cmdline 2>/dev/null | grep -qF -- $(q "--connect $endpoint"); then kill \$p 2>/dev/null && echo \"$me_name: stopped worker pid \$p on ${hosts[i]}\" >&2; fi
+        if tr '\\0' ' ' 2>/dev/null < /proc/\$p/cmdline | grep -qF -- $(q "--connect $endpoint"); then kill \$p 2>/dev/null && echo \"$me_name: stopped worker pid \$p on ${hosts[i]}\" >&2; fi
       done; rm -rf $(q "${remote_dirs[i]}")" </dev/null &
     cleaners+=($!)
   done

@@ -7,7 +7,8 @@
 # the Dockerfile (hadolint, the runtime libraries against the binary's). A check that cannot run
 # here is skipped with the reason, and fails in CI (CI=true).
 #   KEYPOINTS_BIN=.build/release/keypoints scripts/test-launchers.sh [TEST...]
-# (TEST_LAUNCHERS_VERBOSE=1 prints every test's output, not only a failing one's.)
+# (TEST_LAUNCHERS_VERBOSE=1 prints every test's output, not only a failing one's; with
+# TEST_LAUNCHERS_KEEP=1 the work folder with every log is kept.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -30,12 +31,12 @@ made_run_sshd=""
 cleanup() {
   local ns pid
   for ns in "${namespaces[@]}"; do
-    ip netns list 2>/dev/null | grep -qw "$ns" || continue
+    [ -e "/run/netns/$ns" ] || continue
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
   [ -z "$made_run_sshd" ] || rmdir /run/sshd 2>/dev/null || true
-  rm -rf "$work"
+  if [ "${TEST_LAUNCHERS_KEEP:-}" = 1 ]; then echo "test-launchers: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -83,11 +84,12 @@ wait_for() {
   done
   fail "no \"$2\" in $1 after $3 s: $(tail -n 5 "$1" | tr '\n' '|')"
 }
-# wait_exit PID SECONDS: waits for a child, prints its status; fails on timeout.
+# wait_exit PID SECONDS: waits for a child of this shell and sets $status; fails on timeout.
+status=""
 wait_exit() {
-  local i rc=0
+  local i
   for i in $(seq 1 $(($2 * 10))); do
-    if ! kill -0 "$1" 2>/dev/null; then wait "$1" || rc=$?; echo "$rc"; return 0; fi
+    if ! kill -0 "$1" 2>/dev/null; then status=0; wait "$1" || status=$?; return 0; fi
     sleep 0.1
   done
   kill -KILL "$1" 2>/dev/null || true
@@ -107,7 +109,7 @@ dataset() { [ -f "$work/data/labels.csv" ] || "$bin" synth --out "$work/data" --
 t_shell_syntax() {
   local f
   for f in cluster/ssh-hostfile.sh cluster/slurm.sbatch scripts/test-launchers.sh; do
-    head -n 2 "$f" | grep -q '^# ' || fail "$f does not start with a comment saying what it is for"
+    [[ $(sed -n 2p "$f") == "# "* ]] || fail "$f does not start with a comment saying what it is for"
     grep -q '^set -euo pipefail' "$f" || fail "$f has no 'set -euo pipefail'"
     bash -n "$f"
   done
@@ -439,8 +441,12 @@ for ((i = 0; i < ntasks; i++)); do
 done
 rc=0
 for p in "${pids[@]}"; do
-  s=0
-  wait "$p" || s=$?
+  # Until the task has ended: a signal (forwarded by the trap) also ends a wait.
+  while :; do
+    s=0
+    wait "$p" || s=$?
+    kill -0 "$p" 2>/dev/null || break
+  done
   if [ "$s" -gt "$rc" ]; then rc=$s; fi
 done
 exit "$rc"
@@ -543,7 +549,7 @@ t_slurm_commands() {
   [[ $out == *"CURVE"* ]] || fail "with --insecure it said: $out"
   out=$(env "${env[@]}" KEYPOINTS_KEYS="$s/rec" bash cluster/slurm.sbatch 2>&1) && fail "accepted a key folder without keys"
   [[ $out == *"no readable coordinator.key"*"keygen"* ]] || fail "with an empty KEYPOINTS_KEYS it said: $out"
-  out=$(env "${env[@]}" -u SLURM_NTASKS bash cluster/slurm.sbatch 2>&1) && fail "ran without SLURM_NTASKS"
+  out=$(env "${env[@]/SLURM_NTASKS=4/SLURM_NTASKS=}" bash cluster/slurm.sbatch 2>&1) && fail "ran without SLURM_NTASKS"
   [[ $out == *"--ntasks"* ]] || fail "without SLURM_NTASKS it said: $out"
   echo "ok: bad input refused with its reason"
 }
@@ -557,7 +563,7 @@ t_slurm_run() {
     SLURM_JOB_ID=$((RANDOM + 1)) SLURM_NTASKS=2 SLURM_CPUS_PER_TASK=1 SLURM_SUBMIT_DIR="$s" TMPDIR="$s/tmp" KEYPOINTS_BIN="$bin")
   env "${env[@]}" KEYPOINTS_PORT="$(free_port)" bash cluster/slurm.sbatch --data "$work/data/labels.csv" --out "$s/run" --auto-resume \
     "${tiny[@]}" --epochs 2 > "$s/out.log" 2>&1 &
-  rc=$(wait_exit $! 120)
+  wait_exit $! 120; rc=$status
   [ "$rc" = 0 ] || fail "the job exited with $rc: $(tail -n 20 "$s/out.log"; cat "$s"/rec/*.log | tail -n 20)"
   expect_in "$s/out.log" "training finished" "slurm.sbatch"
   local logs
@@ -570,7 +576,7 @@ t_slurm_run() {
   rm -rf "$s/rec"; mkdir -p "$s/rec"
   env "${env[@]}" KEYPOINTS_PORT="$(free_port)" KEYPOINTS_WORKER_FLAGS=--no-such-flag bash cluster/slurm.sbatch \
     --data "$work/data/labels.csv" --out "$s/run2" "${tiny[@]}" --epochs 2 > "$s/out2.log" 2>&1 &
-  rc=$(wait_exit $! 60)
+  wait_exit $! 60; rc=$status
   [ "$rc" != 0 ] || fail "the job with failing workers exited 0"
   expect_in "$s/out2.log" "the worker step ended with status" "slurm.sbatch with failing workers"
   if pgrep -f "$s/" > /dev/null; then fail "processes of the job are left: $(pgrep -af "$s/")"; fi
@@ -725,7 +731,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL); os.setpgid(0, 0); os.execvp(sys.ar
   [ "$(grep -c "joined (" "$s/run1.log")" = "$workers" ] || fail "run 1: $(grep -c "joined (" "$s/run1.log") of $workers workers joined"
   kill -INT -- "-$script"
   local rc
-  rc=$(wait_exit "$script" 60)
+  wait_exit "$script" 60; rc=$status
   [ "$rc" != 0 ] || fail "run 1 exited 0 after Ctrl-C"
   [ "$(grep -c "stopped worker pid" "$s/run1.log")" = "$workers" ] ||
     fail "run 1: the script stopped $(grep -c "stopped worker pid" "$s/run1.log") of $workers remote workers: $(tail -n 8 "$s/run1.log")"
@@ -734,7 +740,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL); os.setpgid(0, 0); os.execvp(sys.ar
   echo "ok: run 1 interrupted after its first checkpoint, $workers remote workers stopped"
   # Run 2: the same command resumes and finishes.
   ip netns exec "$c" env "${env[@]}" "${cmd[@]}" > "$s/run2.log" 2>&1 &
-  rc=$(wait_exit $! 150)
+  wait_exit $! 150; rc=$status
   [ "$rc" = 0 ] || fail "run 2 exited $rc: $(tail -n 15 "$s/run2.log")"
   expect_in "$s/run2.log" "resumed from" "run 2"
   expect_in "$s/run2.log" "training finished" "run 2"
@@ -746,7 +752,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL); os.setpgid(0, 0); os.execvp(sys.ar
   # Run 3: through ssh tunnels; the coordinator listens on 127.0.0.1 of its host only.
   ip netns exec "$c" env "${env[@]}" KEYPOINTS_TUNNEL=1 KEYPOINTS_PORT="$(free_port)" cluster/ssh-hostfile.sh "$s/hosts.txt" \
     --data "$work/data/labels.csv" --out "$s/run3" "${tiny[@]}" --epochs 1 > "$s/run3.log" 2>&1 &
-  rc=$(wait_exit $! 120)
+  wait_exit $! 120; rc=$status
   [ "$rc" = 0 ] || fail "run 3 (tunnels) exited $rc: $(tail -n 15 "$s/run3.log")"
   expect_in "$s/run3.log" "coordinator on tcp://127.0.0.1:" "run 3"
   [ "$(grep -c "training is over" "$s/run3.log")" = "$workers" ] || fail "run 3: not every worker heard the bye"
@@ -762,8 +768,8 @@ signal.signal(signal.SIGINT, signal.SIG_DFL); os.setpgid(0, 0); os.execvp(sys.ar
 # --- container ---------------------------------------------------------------------------------
 # docker_libs DOCKERFILE: the stages' packages against the binary and Debian 12's archive.
 docker_libs() {
-  python3 - "$1" "$bin" scripts/setup.sh <<'PY'
-import os, re, shlex, subprocess, sys
+  LIBS_CACHE=$work/libs.json python3 - "$1" "$bin" scripts/setup.sh <<'PY'
+import json, os, re, shlex, subprocess, sys
 dockerfile, binary, setup = sys.argv[1:4]
 errors = []
 def check(ok, what):
@@ -808,27 +814,36 @@ for p in sorted(setup_pk):
 # libc6 and libgcc-s1); the Swift runtime is linked statically in the image.
 needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True).stdout)
 paths = dict(re.findall(r"^\s*(\S+) => (\S+)", subprocess.run(["ldd", binary], capture_output=True, text=True).stdout, re.M))
-def owner(path):
-    for p in dict.fromkeys([path, os.path.realpath(path), "/usr" + path if not path.startswith("/usr/") else path]):
-        r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
-        if r.returncode == 0: return r.stdout.split(":")[0].strip()
-    return None
+# The packages that own them: one dpkg -S for all, its answers kept for the next calls.
+cache = os.environ.get("LIBS_CACHE", "")
+owners = json.load(open(cache)) if cache and os.path.exists(cache) else None
+if owners is None:
+    # dpkg knows a file by the path its package ships: /lib/... or /usr/lib/... (merged /usr).
+    def forms(path):
+        out = {path, os.path.realpath(path)}
+        out |= {f[4:] for f in out if f.startswith("/usr/")} | {"/usr" + f for f in out if not f.startswith("/usr/")}
+        return out
+    candidates = {lib: forms(paths[lib]) for lib in needed if paths.get(lib, "not") != "not"}
+    answer = subprocess.run(["dpkg", "-S"] + sorted(set().union(*candidates.values())), capture_output=True, text=True).stdout
+    by_path = {line.split(": ", 1)[1]: line.split(":")[0] for line in answer.splitlines() if ": " in line}
+    owners = {lib: next((by_path[f] for f in sorted(fs) if f in by_path), None) for lib, fs in candidates.items()}
+    if cache: json.dump(owners, open(cache, "w"))
 seen = []
 for lib in needed:
     path = paths.get(lib)
     if path is None or path == "not":
         check(False, f"ldd finds no {lib} for {binary}"); continue
-    pkg = owner(path)
+    pkg = owners.get(lib)
     if pkg is None:
         check("/swift/" in path or "/swift_static/" in path, f"{lib} ({path}) is from no Debian package and not the Swift runtime")
         continue
     seen.append(f"{lib}<-{pkg}")
     check(pkg in rpk or pkg in ("libc6", "libgcc-s1"), f"{binary} needs {lib} from {pkg}, which the runtime stage does not install")
 # Every package named exists in Debian 12 (bookworm).
+policy = subprocess.run(["apt-cache", "policy"] + sorted(bpk | rpk), capture_output=True, text=True).stdout
+candidates = dict(re.findall(r"^(\S+):\n(?:  .*\n)*?  Candidate: (\S+)", policy, re.M))
 for p in sorted(bpk | rpk):
-    r = subprocess.run(["apt-cache", "policy", p], capture_output=True, text=True)
-    cand = re.search(r"Candidate: (\S+)", r.stdout)
-    check(cand and cand.group(1) != "(none)", f"{dockerfile}: package {p} is not in this Debian 12's archive")
+    check(candidates.get(p, "(none)") != "(none)", f"{dockerfile}: package {p} is not in this Debian 12's archive")
 if errors: print("\n".join(errors)); sys.exit(1)
 print("ok: " + ", ".join(seen) + f"; runtime stage: {' '.join(sorted(rpk))}")
 PY
@@ -845,7 +860,7 @@ t_dockerfile() {
   # shellcheck disable=SC1091
   . /etc/os-release
   [ "${VERSION_CODENAME:-}" = bookworm ] || unavailable "the package check needs Debian 12 (bookworm); this is ${PRETTY_NAME:-unknown}"
-  apt-cache policy libdnnl2 | grep -q 'Candidate: [0-9]' || unavailable "apt has no package lists here (run apt-get update)"
+  [[ $(apt-cache policy libdnnl2) == *"Candidate: "[0-9]* ]] || unavailable "apt has no package lists here (run apt-get update)"
   command -v readelf > /dev/null || unavailable "readelf (binutils) is not installed"
   docker_libs cluster/Dockerfile
   # The check can fail: without the runtime HDF5 or with Debian 11's oneDNN name it refuses.
@@ -867,5 +882,6 @@ for t in "${selected[@]}"; do
 done
 echo "test-launchers: cluster launchers against $bin"
 for t in "${selected[@]}"; do run_test "$t" "t_$t"; done
-echo "test-launchers: $passed passed, $failed failed, $skipped skipped ($((SECONDS - started)) s)"
+echo "test-launchers: took $((SECONDS - started)) s"
+echo "test-launchers: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

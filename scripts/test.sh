@@ -7,18 +7,8 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # The CLI tests run the release binary that setup.sh just built.
 export KEYPOINTS_BIN="$PWD/.build/release/keypoints"
-echo "test: cluster launchers (shell syntax, Kubernetes YAML)"
-bash -n cluster/ssh-hostfile.sh
-bash -n cluster/slurm.sbatch
-python3 - <<'PY'
-import sys
-try:
-    import yaml
-except ImportError:
-    print("test: PyYAML missing, Kubernetes manifest not checked (pip install pyyaml)"); sys.exit(0)
-kinds = [d["kind"] for d in yaml.safe_load_all(open("cluster/kubernetes.yaml"))]
-assert kinds == ["Service", "Deployment", "Deployment"], kinds
-PY
+echo "test: cluster launchers (ssh in network namespaces, SLURM with stand-ins, Kubernetes manifest and pods, Dockerfile)"
+./scripts/test-launchers.sh
 # Python tools (onnx, onnxruntime, safetensors) for the export cross-checks; without them those
 # tests fail in CI (CI=true) and are skipped elsewhere, with the reason python-env.sh prints.
 python=$(./scripts/python-env.sh)
