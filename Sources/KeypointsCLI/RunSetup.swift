@@ -210,6 +210,8 @@ final class RunSetup {
                                log: log)
         let engine = TrainingEngine(config: config, trainer: trainer, plan: plan, source: source, validation: check,
                                     history: history, maxBadSteps: options.faults.maxBadSteps, log: log)
+        engine.validateEvery = options.valEvery
+        engine.earlyStopping = options.patience > 0 ? EarlyStopping(patience: options.patience) : nil
         let last = min(engine.totalSteps, options.checkpoints.steps ?? engine.totalSteps)
         let policy = CheckpointPolicy(directory: run.checkpoints, every: options.checkpoints.checkpointEvery,
                                       keep: options.checkpoints.keep, fingerprint: fingerprint)
@@ -230,14 +232,20 @@ final class RunSetup {
     /// The step the run stops at (`--steps`, or the end of the last epoch).
     var lastStep: Int? { options.checkpoints.steps }
 
-    /// After the engine: the final validation and the last model (finished), or the last model and
-    /// exit code 130 (stopped on a signal).
+    /// After the engine: the final validation and the last model (finished or stopped early), or
+    /// the last model and exit code 130 (stopped on a signal). How the run ended goes into config.json.
     func finish(_ engine: TrainingEngine, _ end: RunEnd) throws {
         let facts = ["steps": "\(trainer.step)", "resize": config.resize.rawValue]
-        guard end == .finished else {
+        guard end.completed else {
             try SavedModel.save(trainer.network, to: run.last, training: facts)
             print("saved the model at step \(trainer.step) to \(run.last.path)")
+            try recordEnd("stopped", reason: "on a signal, at step \(trainer.step); --resume \(run.url.path) continues", engine)
             throw ExitCode(130)
+        }
+        var reason: String?
+        if case .earlyStopped(let why) = end {
+            reason = why
+            print("stopping early after epoch \(engine.history.epochs.last?.epoch ?? 0) of \(config.training.epochs): \(why)")
         }
         let size = config.model.backbone.inputSize
         let (loss, metrics) = try engine.validation!.evaluate(trainer.network)
@@ -247,5 +255,18 @@ final class RunSetup {
         try SavedModel.save(trainer.network, to: run.last, training: facts.merging([
             "val_loss": "\(loss)", "val_nme": "\(metrics.nme)"]) { a, _ in a })
         print("saved model to \(run.last.path)" + (engine.history.bestEpoch.map { "; best (epoch \($0)) in \(run.best.path)" } ?? ""))
+        if reason != nil, let best = engine.history.bestEpoch, let nme = engine.history.bestNME {
+            print(String(format: "the run's result is the best model, %@ (epoch %d, validation NME %.4f); `evaluate --model %@` scores it",
+                         run.best.path, best, nme, run.url.path))
+        }
+        try recordEnd(reason == nil ? "finished" : "early stop", reason: reason, engine)
+    }
+
+    /// Writes how this invocation ended into config.json (`ended`).
+    private func recordEnd(_ how: String, reason: String?, _ engine: TrainingEngine) throws {
+        var record = try run.record()
+        record.ended = RunOutcome(how: how, reason: reason, step: trainer.step, epochs: engine.history.epochs.last?.epoch ?? 0,
+                                  bestEpoch: engine.history.bestEpoch, bestNME: engine.history.bestNME)
+        try run.write(record)
     }
 }

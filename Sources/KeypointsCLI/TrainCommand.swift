@@ -115,7 +115,7 @@ struct Distributed {
         // checkpoint) instead of waiting for workers forever.
         engine.stopRequested = { StopRequest.shared.isRequested || children.allExited != nil }
         let end = try engine.run(until: run.lastStep)
-        if end == .finished { children.wait() }
+        if end.completed { children.wait() }
         if end == .stopped, let exited = children.allExited {
             throw ClusterError("every local worker exited (\(exited)); their output is above")
         }

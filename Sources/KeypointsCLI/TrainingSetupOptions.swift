@@ -17,6 +17,10 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var faults: FaultOptions
     @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
     var logEvery: Int = 10
+    @Option(help: "Stop when the validation NME has not improved for N epochs; the best model (RUN/best/) is the result (0 = train every epoch).")
+    var patience: Int = 0
+    @Option(name: .customLong("val-every"), help: "Validate (and pick the best model) every N epochs, and after the last.")
+    var valEvery: Int = 1
     @Option(name: .customLong("tensorboard-every"), help: "Write the training scalars to the run's TensorBoard log every N steps (0 = epoch scalars only).")
     var tensorboardEvery: Int = 1
     @Option(name: .customLong("tensorboard-images"), help: "Validation images drawn with predicted and true keypoints in the TensorBoard log each epoch (0 = none).")
@@ -29,6 +33,8 @@ struct TrainingSetupOptions: ParsableArguments {
             guard dataOptions.data != nil else { throw ValidationError("--data is needed (or --resume RUN to continue a run)") }
         }
         guard logEvery >= 0 else { throw ValidationError("--log-every must be 0 or more") }
+        guard patience >= 0 else { throw ValidationError("--patience must be 0 (off) or more epochs") }
+        guard valEvery >= 1 else { throw ValidationError("--val-every must be at least 1 epoch") }
         guard tensorboardEvery >= 0, tensorboardImages >= 0 else {
             throw ValidationError("--tensorboard-every and --tensorboard-images must be 0 or more")
         }

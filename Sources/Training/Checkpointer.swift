@@ -32,8 +32,8 @@ public final class Checkpointer: TrainingObserver {
     }
 
     public func stepEnded(_ record: StepRecord, engine: TrainingEngine) throws {
-        // Epoch ends are written after validation (epochEnded); without validation, here.
-        let epochEnd = record.endsEpoch && engine.validation == nil
+        // Validated epoch ends are written after validation (epochEnded); the others here.
+        let epochEnd = record.endsEpoch && !engine.validates(epoch: record.epoch + 1)
         if epochEnd || (!record.endsEpoch && policy.every > 0 && record.stepsDone % policy.every == 0) {
             try save(engine, why: "")
         }
@@ -44,7 +44,7 @@ public final class Checkpointer: TrainingObserver {
     public func runEnded(_ end: RunEnd, engine: TrainingEngine) throws {
         let why: String
         switch end {
-        case .finished: why = ""
+        case .finished, .earlyStopped: why = ""
         case .stopped: why = "stopping on signal; "
         case .gaveUp: why = "the last good weights; "
         case .failed: why = "after the failure above; "

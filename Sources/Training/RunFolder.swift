@@ -185,6 +185,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var fingerprint: String
     public var trainImages: Int
     public var validationImages: Int
+    /// How the latest invocation that reached its end (or a stop signal) ended; nil before any did.
+    public var ended: RunOutcome?
 
     public init(tool: String, commandLine: [String], arguments: [String], config: RunConfig, fingerprint: String,
                 trainImages: Int, validationImages: Int) {
@@ -196,5 +198,27 @@ public struct RunRecord: Codable, Sendable, Equatable {
         self.fingerprint = fingerprint
         self.trainImages = trainImages
         self.validationImages = validationImages
+    }
+}
+
+/// How one invocation of a run ended, as config.json records it.
+public struct RunOutcome: Codable, Sendable, Equatable {
+    /// `finished`, `early stop` or `stopped`.
+    public var how: String
+    /// Why, in words (early stopping's reason, the signal); nil when it simply finished.
+    public var reason: String?
+    /// Steps done, and epochs validated by then.
+    public var step: Int
+    public var epochs: Int
+    /// The best epoch (1-based) and its validation NME, if any epoch was validated.
+    public var bestEpoch: Int?
+    public var bestNME: Double?
+    /// When (ISO 8601).
+    public var at: String
+
+    public init(how: String, reason: String?, step: Int, epochs: Int, bestEpoch: Int?, bestNME: Double?) {
+        self.how = how; self.reason = reason; self.step = step; self.epochs = epochs
+        self.bestEpoch = bestEpoch; self.bestNME = bestNME
+        at = ISO8601DateFormatter().string(from: Date())
     }
 }

@@ -12,8 +12,13 @@ public final class TrainingEngine {
     public let source: GradientSource
     /// Epochs, best score and the epoch in progress; restored from a checkpoint on resume.
     public var history: RunHistory
-    /// Run at each epoch end (nil: no validation, no epoch summaries).
+    /// Run at the end of every `validateEvery`-th epoch and of the last (nil: no validation, no
+    /// epoch summaries).
     public let validation: Validation?
+    /// Validate every this many epochs (`--val-every`); the epochs between add to the next summary.
+    public var validateEvery = 1
+    /// Ends the run early when validation stops improving (`--patience`); nil: never.
+    public var earlyStopping: EarlyStopping?
     /// Told of every step, epoch end and the run's end, in this order.
     public var observers: [TrainingObserver] = []
     public var badSteps: BadStepGuard
@@ -37,6 +42,11 @@ public final class TrainingEngine {
     /// Steps in all the run's epochs.
     public var totalSteps: Int { plan.totalSteps(epochs: config.training.epochs) }
 
+    /// True when the end of `epoch` (1-based) is validated.
+    public func validates(epoch: Int) -> Bool {
+        validation != nil && (epoch % max(1, validateEvery) == 0 || epoch >= config.training.epochs)
+    }
+
     /// Runs from `trainer.step` to step `last` (default: the end of the last epoch), then tells the
     /// observers how it ended. Throws `BadStepGuard.TooManyBadSteps` after telling them `.gaveUp`.
     @discardableResult
@@ -44,9 +54,16 @@ public final class TrainingEngine {
         let last = min(totalSteps, last ?? totalSteps)
         var end = RunEnd.finished
         do {
-            while trainer.step < last {
+            // A run that stopped early stays stopped when resumed with the same patience.
+            if trainer.step < last, plan.endsEpoch(afterSteps: trainer.step), let reason = earlyStopping?.reason(history) {
+                end = .earlyStopped(reason)
+            }
+            while trainer.step < last, end == .finished {
                 if stopRequested() { end = .stopped; break }
                 do { try step(last: last) } catch is TrainingStopped { end = .stopped; break }
+                if plan.endsEpoch(afterSteps: trainer.step), trainer.step < last, let reason = earlyStopping?.reason(history) {
+                    end = .earlyStopped(reason)
+                }
             }
         } catch let e as BadStepGuard.TooManyBadSteps {
             try notifyEnd(.gaveUp(e.description))
@@ -64,7 +81,7 @@ public final class TrainingEngine {
     }
 
     private func notifyEnd(_ end: RunEnd) throws {
-        source.finish(completed: end == .finished)
+        source.finish(completed: end.completed)
         for o in observers { try o.runEnded(end, engine: self) }
     }
 
@@ -103,7 +120,7 @@ public final class TrainingEngine {
         history.add(record)
         try tell { try $0.stepEnded(record, engine: self) }
         if let skipped { try badSteps.skipped(skipped) }
-        if record.endsEpoch, let validation {
+        if record.endsEpoch, validates(epoch: work.epoch + 1), let validation {
             let (loss, metrics) = try validation.evaluate(trainer.network)
             let summary = history.closeEpoch(work.epoch + 1, step: trainer.step, validationLoss: Double(loss), metrics: metrics,
                                              meanShapeNME: validation.meanShape.nme)

@@ -5,6 +5,9 @@
 public enum RunEnd: Sendable, Equatable {
     /// Every step up to the last one ran.
     case finished
+    /// Ended at an epoch boundary before the last step: validation stopped improving (the
+    /// reason says for how long); the best model is the run's result.
+    case earlyStopped(String)
     /// Stopped at a step boundary on request (SIGINT/SIGTERM).
     case stopped
     /// Too many non-finite steps in a row; the weights are the last good ones.
@@ -12,6 +15,16 @@ public enum RunEnd: Sendable, Equatable {
     /// An observer could not do its job (a full disk under the metrics log, say): the run stops
     /// after the step it failed on, and the others still hear of the end (so a checkpoint is tried).
     case failed(String)
+}
+
+extension RunEnd {
+    /// True when training is over (finished, or stopped early): the run's models are final.
+    public var completed: Bool {
+        switch self {
+        case .finished, .earlyStopped: return true
+        case .stopped, .gaveUp, .failed: return false
+        }
+    }
 }
 
 public protocol TrainingObserver: AnyObject {
