@@ -142,6 +142,7 @@ for i in "${!hosts[@]}"; do
     msg=$(tr '\n' ' ' < "$err"); rm -f "$err"
     die "${host} ($hostfile:${lines[i]}): ${msg:-ssh failed} -- check that 'ssh $host' works without a password and that the binary is there"
   fi
+  out=${out##*$'\n'}  # the last line: a chatty login script may print before it
   read -r "remote_dirs[i]" cores <<< "$out"
   counts[i]=${counts[i]:-$cores}
   total=$((total + counts[i]))
@@ -150,6 +151,7 @@ rm -f "$err"
 
 if [ "$tunnel" = 1 ]; then
   for i in "${!hosts[@]}"; do
+    [[ " ${tunnel_hosts[*]} " != *" ${hosts[i]} "* ]] || continue  # one tunnel per host
     # The workers' 127.0.0.1:PORT on that host leads to the coordinator's 127.0.0.1:PORT here.
     ssh -n -N -o ExitOnForwardFailure=yes "${ssh_opts[@]}" -R "$port:127.0.0.1:$port" "${hosts[i]}" &
     tunnel_pids+=($!) tunnel_hosts+=("${hosts[i]}")
@@ -161,15 +163,20 @@ OMP_WAIT_POLICY=passive "$bin" coordinator --bind "$bind" --curve-secret "$keys/
   --authorized-keys "$keys/worker.pub" --min-workers "$total" "$@" &
 coordinator=$!
 
+declare -A per_host=()
 for i in "${!hosts[@]}"; do
   host=${hosts[i]}
   for w in $(seq 1 "${counts[i]}"); do
+    # Names are unique per run (HOST-1, HOST-2, ... across the host's lines): a second worker
+    # with a name in use would never be admitted.
+    per_host[$host]=$((${per_host[$host]:-0} + 1))
+    name="$host-${per_host[$host]}"
     # The worker's secret key is this ssh's standard input (not the hostfile's), read by
     # `--curve-secret -`; the pid file lets cleanup stop exactly this worker.
     ssh "${ssh_opts[@]}" "$host" "echo \$\$ > $(q "${remote_dirs[i]}/$w.pid") && exec env OMP_WAIT_POLICY=passive $(q "$bin") worker \
-      --connect $(q "$endpoint") --threads 1 --name $(q "$host-$w") --curve-secret - --server-key=$(q "$server_key") \
+      --connect $(q "$endpoint") --threads 1 --name $(q "$name") --curve-secret - --server-key=$(q "$server_key") \
       ${KEYPOINTS_WORKER_FLAGS:-}" < "$keys/worker.key" &
-    worker_pids+=($!) worker_names+=("$host-$w")
+    worker_pids+=($!) worker_names+=("$name")
   done
 done
 

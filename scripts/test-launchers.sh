@@ -26,10 +26,17 @@ tag="kpl$$"                      # names this run's namespaces and interfaces (a
 namespaces=("${tag}c" "${tag}a" "${tag}b")
 made_run_sshd=""
 
-# Fallback cleanup; each test also cleans up after itself. Only processes inside this run's own
-# network namespaces are ended (by pid).
+# Fallback cleanup; each test also cleans up after itself. Ended here: the process group of a
+# test that is still running (an interrupted run) and the processes in this run's own network
+# namespaces, by pid.
+current_test=""
 cleanup() {
   local ns pid
+  if [ -n "$current_test" ]; then
+    kill -TERM -- "-$current_test" 2>/dev/null || true
+    sleep 1
+    kill -KILL -- "-$current_test" 2>/dev/null || true
+  fi
   for ns in "${namespaces[@]}"; do
     [ -e "/run/netns/$ns" ] || continue
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -39,15 +46,20 @@ cleanup() {
   if [ "${TEST_LAUNCHERS_KEEP:-}" = 1 ]; then echo "test-launchers: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "test-launchers: interrupted" >&2; exit 130' INT TERM
 
 passed=0 failed=0 skipped=0
 # A test runs in a subshell with set -e, its output in a log; exit 77 means it could not run.
 run_test() {
   local name=$1 t0=$SECONDS rc=0
   shift
+  # In a process group of its own (set -m), so that an interrupted run can end the test whole.
+  set -m
   ( set -euo pipefail; "$@" ) > "$work/$name.log" 2>&1 < /dev/null &
-  wait $! || rc=$?
+  current_test=$!
+  set +m
+  wait "$current_test" || rc=$?
+  current_test=""
   local secs=$((SECONDS - t0))
   if [ "${TEST_LAUNCHERS_VERBOSE:-}" = 1 ]; then sed "s/^/test-launchers: [$name] /" "$work/$name.log"; fi
   if [ $rc = 0 ]; then
@@ -749,13 +761,15 @@ signal.signal(signal.SIGINT, signal.SIG_DFL); os.setpgid(0, 0); os.execvp(sys.ar
   [ -d "$s/run/last" ] || fail "run 2 saved no model"
   no_leftovers "after run 2"
   echo "ok: run 2 resumed and finished; every worker exited on the bye"
-  # Run 3: through ssh tunnels; the coordinator listens on 127.0.0.1 of its host only.
-  ip netns exec "$c" env "${env[@]}" KEYPOINTS_TUNNEL=1 KEYPOINTS_PORT="$(free_port)" cluster/ssh-hostfile.sh "$s/hosts.txt" \
+  # Run 3: through ssh tunnels (one per host, though a is listed twice); the coordinator listens
+  # on 127.0.0.1 of its host only.
+  printf '%s 1\n%s 1\n%s 1\n' "$net.2" "$net.2" "$net.3" > "$s/hosts3.txt"
+  ip netns exec "$c" env "${env[@]}" KEYPOINTS_TUNNEL=1 KEYPOINTS_PORT="$(free_port)" cluster/ssh-hostfile.sh "$s/hosts3.txt" \
     --data "$work/data/labels.csv" --out "$s/run3" "${tiny[@]}" --epochs 1 > "$s/run3.log" 2>&1 &
   wait_exit $! 120; rc=$status
   [ "$rc" = 0 ] || fail "run 3 (tunnels) exited $rc: $(tail -n 15 "$s/run3.log")"
   expect_in "$s/run3.log" "coordinator on tcp://127.0.0.1:" "run 3"
-  [ "$(grep -c "training is over" "$s/run3.log")" = "$workers" ] || fail "run 3: not every worker heard the bye"
+  [ "$(grep -c "training is over" "$s/run3.log")" = 3 ] || fail "run 3: not every worker heard the bye"
   no_leftovers "after run 3"
   echo "ok: run 3 trained through ssh reverse tunnels"
   for i in "${pids[@]}"; do kill -TERM "$i" 2>/dev/null || true; wait "$i" 2>/dev/null || true; done
