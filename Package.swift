@@ -2,7 +2,7 @@
 // The keypoints package: a MobileNet keypoint trainer on oneDNN, with one target per job. Arrows
 // point down only:
 //
-//   KeypointsCLI  ->  Training, Cluster, Interop, Data, ModelFiles, Model, Compute (+ argument parser, Yams)
+//   KeypointsCLI  ->  Training, Cluster, Interop, Data, ModelFiles, Model, Compute (+ argument parser, swift-log, Yams)
 //   Cluster       ->  Training, Data, Model, Compute, CZMQ     coordinator, worker, wire, ZeroMQ
 //   Training      ->  Data, ModelFiles, Model, Compute         the one step loop, run folder
 //   Interop       ->  ModelFiles, Model, Compute, CHDF5        Keras .h5 in, ONNX out
@@ -39,6 +39,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Log levels and the console's log handler (Sources/KeypointsCLI/Console.swift).
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         // YAML config files (--config, RUN/config.yaml): libyaml inside, no other dependency.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
@@ -74,6 +76,7 @@ let package = Package(
             "Compute", "Model", "ModelFiles", "Data", "Training", "Cluster", "Interop",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         .target(name: "TestSupport", dependencies: ["Compute", "Model", "ModelFiles", "Data", "Training"], path: "Tests/TestSupport"),

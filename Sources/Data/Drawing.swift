@@ -11,6 +11,7 @@ public let keypointPalette: [(UInt8, UInt8, UInt8)] = [
 extension RGBImage {
     /// A filled disc of `radius` pixels centred on (x, y) (continuous pixel coordinates), clipped.
     public mutating func drawDisc(x: Double, y: Double, radius: Double, colour: (UInt8, UInt8, UInt8)) {
+        guard Self.drawable(x, y, radius) else { return }
         let x0 = max(0, Int(x - radius)), x1 = min(width - 1, Int(x + radius))
         let y0 = max(0, Int(y - radius)), y1 = min(height - 1, Int(y + radius))
         guard x0 <= x1, y0 <= y1 else { return }
@@ -24,6 +25,7 @@ extension RGBImage {
 
     /// A one-pixel line from (x0, y0) to (x1, y1), clipped.
     public mutating func drawLine(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double, colour: (UInt8, UInt8, UInt8)) {
+        guard Self.drawable(x0, y0, x1, y1) else { return }
         let steps = max(1, Int(max(abs(x1 - x0), abs(y1 - y0)).rounded(.up)))
         for s in 0...steps {
             let t = Double(s) / Double(steps)
@@ -31,6 +33,10 @@ extension RGBImage {
             if px >= 0 && px < width && py >= 0 && py < height { self[px, py] = colour }
         }
     }
+
+    /// NOTE: a diverged model predicts NaN or 1e30: such shapes are not drawn (an Int conversion
+    /// would trap); anything within 100,000 pixels is, clipped to the image.
+    static func drawable(_ values: Double...) -> Bool { values.allSatisfy { $0.isFinite && abs($0) <= 100_000 } }
 
     /// Keypoints [2K] in this image's pixels: skeleton lines in white, then a disc per keypoint in
     /// its palette colour; masked keypoints are skipped, occluded ones drawn smaller.
@@ -72,6 +78,7 @@ extension RGBImage {
 extension RGBImage {
     /// A ring (circle outline `thickness` pixels wide) centred on (x, y).
     public mutating func drawRing(x: Double, y: Double, radius: Double, thickness: Double, colour: (UInt8, UInt8, UInt8)) {
+        guard Self.drawable(x, y, radius, thickness) else { return }
         let x0 = max(0, Int(x - radius - 1)), x1 = min(width - 1, Int(x + radius + 1))
         let y0 = max(0, Int(y - radius - 1)), y1 = min(height - 1, Int(y + radius + 1))
         guard x0 <= x1, y0 <= y1 else { return }

@@ -6,10 +6,11 @@ import Foundation
 enum RunArguments {
     /// Options whose value is a path, made absolute when recorded.
     static let pathOptions: Set<String> = ["--data", "--val", "--describe", "--init-from"]
-    /// Options (with a value) and flags that place the run or bound this one invocation rather
-    /// than shape the run: never recorded (a resumed run goes on to its end unless given `--steps`).
+    /// Options (with a value) and flags that place the run, bound this one invocation or only change
+    /// what it prints, rather than shape the run: never recorded (a resumed run goes on to its end
+    /// unless given `--steps`, and prints as its own flags say).
     static let locationOptions: Set<String> = ["--out", "--resume", "--steps"]
-    static let locationFlags: Set<String> = ["--overwrite", "--auto-resume"]
+    static let locationFlags: Set<String> = ["--overwrite", "--auto-resume", "--quiet", "-q", "--verbose", "-v"]
 
     /// This process's arguments after the program name, with `--config FILE` expanded: set once by
     /// `Keypoints.main` before parsing, read only after.

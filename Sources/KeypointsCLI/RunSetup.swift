@@ -26,6 +26,7 @@ final class RunSetup {
 
     /// - Parameter command: the subcommand (`train`, `coordinator`) whose flags these are.
     init(_ given: TrainingSetupOptions, command: String) throws {
+        Console.shared.configure(given.logging)
         let tail = RunArguments.tail(after: command)
         var options = given
         var recorded: RunRecord?
@@ -45,14 +46,14 @@ final class RunSetup {
         let hashing = Date()
         var fingerprint = try DatasetFingerprint.compute(labels, descriptionFile: options.dataOptions.describe, cache: &hashes)
         if hashes.hashed.images > 0 {
-            print(String(format: "dataset fingerprint: read and hashed %d image(s) (%.1f MB) in %.1f s, %d from the cache",
+            say(String(format: "dataset fingerprint: read and hashed %d image(s) (%.1f MB) in %.1f s, %d from the cache",
                          hashes.hashed.images, Double(hashes.hashed.bytes) / 1e6, Date().timeIntervalSince(hashing), hashes.reused))
         }
         // A run recorded before fingerprints hashed image contents (v1: sizes and times) resumes
         // when the v1 fingerprint of these files matches it.
         if let recorded, recorded.fingerprint != fingerprint,
            try DatasetFingerprint.computeV1(labels, descriptionFile: options.dataOptions.describe) == recorded.fingerprint {
-            print("note: this run was recorded with the v1 dataset fingerprint (image sizes and times); it still matches")
+            say("note: this run was recorded with the v1 dataset fingerprint (image sizes and times); it still matches")
             fingerprint = recorded.fingerprint
         }
         self.fingerprint = fingerprint
@@ -60,9 +61,9 @@ final class RunSetup {
         // A new run's folder is made once its data and flags have passed every check.
         run = try existing ?? RunFolder.fresh(at: URL(fileURLWithPath: given.location.out ?? RunFolder.nextDefault().path),
                                               overwrite: given.location.overwrite)
-        for stale in run.removeStaleTemporaries() { print("removed \(stale), left half-written by a run that was killed") }
-        if hashes.hashed.images > 0 { run.keep(hashes, log: { print($0) }) }
-        let checkpoint = recorded == nil ? nil : Checkpoint.newestValid(in: run.checkpoints, log: { print($0) })
+        for stale in run.removeStaleTemporaries() { say("removed \(stale), left half-written by a run that was killed") }
+        if hashes.hashed.images > 0 { run.keep(hashes, log: { say($0) }) }
+        let checkpoint = recorded == nil ? nil : Checkpoint.newestValid(in: run.checkpoints, log: { say($0) })
         if let recorded {
             guard recorded.fingerprint == fingerprint else {
                 throw TrainingError("\(run.config.path) was made for a different dataset (fingerprint \(recorded.fingerprint), "
@@ -74,7 +75,7 @@ final class RunSetup {
             let original = try RecordedSetup.parse(recorded.arguments + ["--resume", run.url.path]).setup
             config = try ResumeCheck.resolve(recorded: runConfig, given: flagged,
                                              recordedData: RunArguments.dataSource(original), givenData: RunArguments.dataSource(options),
-                                             log: { print($0) })
+                                             log: { say($0) })
             if config != recorded.config {
                 var record = recorded
                 record.config = config
@@ -93,9 +94,9 @@ final class RunSetup {
         if let contents = checkpoint {
             try Checkpoint.restore(contents, into: trainer, config: config, fingerprint: fingerprint)
             history = contents.history
-            print("resumed from \(contents.url.path) at step \(contents.step)")
+            say("resumed from \(contents.url.path) at step \(contents.step)")
         } else {
-            if recorded != nil { print("no checkpoint in \(run.checkpoints.path) yet: starting from the beginning") }
+            if recorded != nil { say("no checkpoint in \(run.checkpoints.path) yet: starting from the beginning") }
             try Self.initialise(network, options, seed: config.training.seed)
         }
         self.history = history
@@ -107,7 +108,7 @@ final class RunSetup {
             try run.write(record)
             try Self.writeConfigFile(record, command: command, in: run)
         }
-        print("training MobileNetV1 alpha \(config.model.backbone.alpha) at \(config.model.backbone.inputSize)px, "
+        say("training MobileNetV1 alpha \(config.model.backbone.alpha) at \(config.model.backbone.inputSize)px, "
               + "\(config.model.head.kind.rawValue) head at feature stride \(config.model.backbone.outputStride), "
               + "K=\(config.model.keypoints), \(network.store.layout.parameterCount) parameters, \(train.count) train / "
               + "\(validation.count) val images, batch \(config.training.batchSize) in micro-batches of \(config.microBatch), "
@@ -138,7 +139,7 @@ final class RunSetup {
         let side = options.model.inputSize == nil ? train.medianLongSide() : nil
         let model = try options.model.config(keypoints: names.count, names: names, imageSide: side)
         if options.model.inputSize == nil {
-            print("input size \(model.backbone.inputSize) px, from the images' median longer side"
+            say("input size \(model.backbone.inputSize) px, from the images' median longer side"
                   + (side.map { " (\($0) px)" } ?? " (unreadable: the default)") + "; --input-size sets it")
         }
         let training = try options.training.config(inputSize: model.backbone.inputSize, samples: train.count, head: model.head.kind)
@@ -148,7 +149,7 @@ final class RunSetup {
         }
         let augmentation = options.augment.config(for: train.description)
         if options.augment.flip == nil && augmentation.flipProbability > 0 {
-            print("horizontal flips with probability \(augmentation.flipProbability), as the description declares flip pairs; --flip 0 turns them off")
+            say("horizontal flips with probability \(augmentation.flipProbability), as the description declares flip pairs; --flip 0 turns them off")
         }
         try augmentation.validate(for: train.description, labels: options.dataOptions.data ?? train.labels.sourceFile)
         // Imported BN statistics are kept: new batches fold in at momentum 0.99 from the first update.
@@ -168,9 +169,9 @@ final class RunSetup {
         guard let from = options.model.initFrom else { return }
         let manifest = try SavedModel.loadBackbone(into: network, from: URL(fileURLWithPath: from))
         let origin = manifest.training["file"].map { " (\($0))" } ?? ""
-        print("backbone weights and BN statistics from \(from)\(origin); head initialised fresh (\(options.model.initializer))")
+        say("backbone weights and BN statistics from \(from)\(origin); head initialised fresh (\(options.model.initializer))")
         if options.training.freezeBackboneEpochs == 0 {
-            print("note: the backbone is fine-tuned from the first step; --freeze-backbone-epochs N trains the head alone first")
+            say("note: the backbone is fine-tuned from the first step; --freeze-backbone-epochs N trains the head alone first")
         }
     }
 
@@ -199,13 +200,13 @@ final class RunSetup {
 
     private static func report(_ skipped: [DataError]) {
         guard !skipped.isEmpty else { return }
-        print("skipped \(skipped.count) bad sample(s) (--skip-bad):")
-        for e in skipped.prefix(20) { print("  \(e.description)") }
-        if skipped.count > 20 { print("  ... and \(skipped.count - 20) more") }
+        say("skipped \(skipped.count) bad sample(s) (--skip-bad):")
+        for e in skipped.prefix(20) { say("  \(e.description)") }
+        if skipped.count > 20 { say("  ... and \(skipped.count - 20) more") }
     }
 
     /// The engine over `source`, with validation and the run folder's observers.
-    func engine(source: GradientSource, log: @escaping (String) -> Void = { print($0) }) throws -> TrainingEngine {
+    func engine(source: GradientSource, log: @escaping (String) -> Void = { say($0) }) throws -> TrainingEngine {
         let check = Validation(validation: validation, training: train, config: config, threads: options.dataOptions.loaderThreads,
                                log: log)
         let engine = TrainingEngine(config: config, trainer: trainer, plan: plan, source: source, validation: check,
@@ -216,7 +217,9 @@ final class RunSetup {
         let policy = CheckpointPolicy(directory: run.checkpoints, every: options.checkpoints.checkpointEvery,
                                       keep: options.checkpoints.keep, fingerprint: fingerprint)
         engine.observers = [
-            ProgressLog(every: options.logEvery, firstStep: trainer.step, last: last, print: log),
+            ProgressLog(every: options.logEvery, firstStep: trainer.step, last: last, print: log,
+                        bar: Console.shared.isTerminal ? { Console.shared.progress($0, force: $1) } : nil,
+                        detail: Console.shared.shows(.debug) ? { Console.shared.logger.debug("\($0)") } : nil),
             try MetricsLog(url: run.metrics, resumedAt: continues ? trainer.step : nil),
             try TensorBoardLog(folder: run.url, every: options.tensorboardEvery, images: options.tensorboardImages,
                                resumedAt: continues ? trainer.step : nil),
@@ -238,25 +241,25 @@ final class RunSetup {
         let facts = ["steps": "\(trainer.step)", "resize": config.resize.rawValue]
         guard end.completed else {
             try SavedModel.save(trainer.network, to: run.last, training: facts)
-            print("saved the model at step \(trainer.step) to \(run.last.path)")
+            result("saved the model at step \(trainer.step) to \(run.last.path)")
             try recordEnd("stopped", reason: "on a signal, at step \(trainer.step); --resume \(run.url.path) continues", engine)
             throw ExitCode(130)
         }
         var reason: String?
         if case .earlyStopped(let why) = end {
             reason = why
-            print("stopping early after epoch \(engine.history.epochs.last?.epoch ?? 0) of \(config.training.epochs): \(why)")
+            result("stopping early after epoch \(engine.history.epochs.last?.epoch ?? 0) of \(config.training.epochs): \(why)")
         }
         let size = config.model.backbone.inputSize
         let (loss, metrics) = try engine.validation!.evaluate(trainer.network)
-        print("final validation: loss \(loss), \(metrics.summary) (pixels of the \(size)x\(size) network input)")
-        print("mean-shape baseline (predict the average training keypoints): \(engine.validation!.meanShape.summary)")
-        print(String(format: "trained %d steps in %.1f s", trainer.step, Date().timeIntervalSince(started)))
+        result("final validation: loss \(loss), \(metrics.summary) (pixels of the \(size)x\(size) network input)")
+        result("mean-shape baseline (predict the average training keypoints): \(engine.validation!.meanShape.summary)")
+        result(String(format: "trained %d steps in %.1f s", trainer.step, Date().timeIntervalSince(started)))
         try SavedModel.save(trainer.network, to: run.last, training: facts.merging([
             "val_loss": "\(loss)", "val_nme": "\(metrics.nme)"]) { a, _ in a })
-        print("saved model to \(run.last.path)" + (engine.history.bestEpoch.map { "; best (epoch \($0)) in \(run.best.path)" } ?? ""))
+        result("saved model to \(run.last.path)" + (engine.history.bestEpoch.map { "; best (epoch \($0)) in \(run.best.path)" } ?? ""))
         if reason != nil, let best = engine.history.bestEpoch, let nme = engine.history.bestNME {
-            print(String(format: "the run's result is the best model, %@ (epoch %d, validation NME %.4f); `evaluate --model %@` scores it",
+            result(String(format: "the run's result is the best model, %@ (epoch %d, validation NME %.4f); `evaluate --model %@` scores it",
                          run.best.path, best, nme, run.url.path))
         }
         try recordEnd(reason == nil ? "finished" : "early stop", reason: reason, engine)
@@ -270,3 +273,6 @@ final class RunSetup {
         try run.write(record)
     }
 }
+
+/// A line of the run's result (shown with --quiet too).
+func result(_ text: String) { Console.shared.logger.notice("\(text)") }

@@ -91,7 +91,7 @@ struct Distributed {
     }
 
     func train() throws {
-        let log: @Sendable (String) -> Void = { print("[coordinator] \($0)") }
+        let log: @Sendable (String) -> Void = { say("[coordinator] \($0)") }
         let context = ZMQContext()
         let zap = try curve.map { try ZAPHandler(context: context, authorizedKeys: $0.1, log: log) }
         defer { zap?.stop() }

@@ -15,6 +15,7 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var microBatch: MicroBatchOptions
     @OptionGroup var checkpoints: CheckpointOptions
     @OptionGroup var faults: FaultOptions
+    @OptionGroup var logging: LogOptions
     @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
     var logEvery: Int = 10
     @Option(help: "Stop when the validation NME has not improved for N epochs; the best model (RUN/best/) is the result (0 = train every epoch).")

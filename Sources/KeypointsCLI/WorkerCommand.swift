@@ -18,13 +18,14 @@ struct WorkerCommand: ParsableCommand {
     var name: String?
     @OptionGroup var security: WorkerSecurityOptions
     @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        useLineBufferedOutput()
+        Console.shared.configure(logging)
         Engine.setThreads(threads)
         let host = ProcessInfo.processInfo.hostName
         let pid = ProcessInfo.processInfo.processIdentifier
@@ -33,8 +34,8 @@ struct WorkerCommand: ParsableCommand {
         let curve = try security.resolve()
         let transport = try ZMQWorkerTransport(context: context, connect: connect, id: id, curve: curve)
         let worker = Worker(transport: transport, hello: HelloFields(name: id, host: host, threads: threads, pid: pid),
-                            log: { print("[\(id)] \($0)") })
-        print("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
+                            log: { say("[\(id)] \($0)") })
+        say("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
         try worker.run()
     }
 }

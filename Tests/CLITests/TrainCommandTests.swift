@@ -15,7 +15,7 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
         XCTAssertTrue(r.stdout.contains("epoch   2"), r.stdout)
         // Each epoch's line: NME by the chosen normaliser, beside the mean shape's, with the ratio.
-        let epochLine = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("epoch   2") })
+        let epochLine = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.contains("epoch   2  train loss") })
         XCTAssertTrue(epochLine.contains("by pair:1,3") && epochLine.contains("mean shape NME 0.") && epochLine.contains("x)"),
                       String(epochLine))
         let record = try String(contentsOf: out.appendingPathComponent("config.json"), encoding: .utf8)
