@@ -629,7 +629,8 @@ t_ssh_errors() {
 # after its first checkpoint: the workers, which a stopped coordinator does not release, must be
 # stopped by the script. Run 2, the same command, resumes and finishes (workers exit 0 on the
 # bye). Run 3 goes through ssh reverse tunnels to a coordinator that listens on 127.0.0.1 only.
-# After each, no process of the run is left in any namespace but the sshd listeners.
+# Run 4's workers cannot start: the script says so and stops. After each, no process of the run
+# is left in any namespace but the sshd listeners.
 t_ssh_netns() {
   [ "$(id -u)" = 0 ] || unavailable "needs root (network namespaces and sshd)"
   command -v ip > /dev/null || unavailable "ip (iproute2) is not installed"
@@ -772,6 +773,15 @@ signal.signal(signal.SIGINT, signal.SIG_DFL); os.setpgid(0, 0); os.execvp(sys.ar
   [ "$(grep -c "training is over" "$s/run3.log")" = 3 ] || fail "run 3: not every worker heard the bye"
   no_leftovers "after run 3"
   echo "ok: run 3 trained through ssh reverse tunnels"
+  # Run 4: workers that cannot start (a bad worker option) stop the run with the reason.
+  ip netns exec "$c" env "${env[@]}" KEYPOINTS_WORKER_FLAGS=--no-such-flag KEYPOINTS_PORT="$(free_port)" \
+    cluster/ssh-hostfile.sh "$s/hosts.txt" --data "$work/data/labels.csv" --out "$s/run4" "${tiny[@]}" --epochs 1 > "$s/run4.log" 2>&1 &
+  wait_exit $! 60; rc=$status
+  [ "$rc" != 0 ] || fail "run 4 (workers that cannot start) exited 0"
+  expect_in "$s/run4.log" "every worker exited" "run 4"
+  expect_in "$s/run4.log" "Unknown option '--no-such-flag'" "run 4 (the workers' own message)"
+  no_leftovers "after run 4"
+  echo "ok: run 4, whose workers could not start, stopped with the reason"
   for i in "${pids[@]}"; do kill -TERM "$i" 2>/dev/null || true; wait "$i" 2>/dev/null || true; done
   for ns in "$c" "$a" "$b"; do
     [ -z "$(ip netns pids "$ns")" ] || fail "processes left in $ns after the sshd listeners ended: $(ip netns pids "$ns")"
