@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python tools that check what we write and ship (ONNX checker, ONNX Runtime, safetensors;
 # pillow for the README's Python example; pyzmq for the soak's rogue peers; tensorboard's event
-# reader for the training logs; kubernetes-validate for the cluster manifests) in a venv at
+# reader for the training logs; kubernetes-validate for the cluster manifests; wheel, to install
+# python/ (keypoints-onnx) into it offline) in a venv at
 # .build/python-env, created and filled only when something is missing. Prints the venv's python on
 # stdout; when it cannot be made (no python3-venv, no network, pip failure) it says on stderr which
 # checks are skipped and why, prints nothing on stdout and still exits 0.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 venv=.build/python-env
 python="$PWD/$venv/bin/python"
-packages=(numpy onnx onnxruntime safetensors pillow pyzmq tensorboard kubernetes-validate)
+packages=(numpy onnx onnxruntime safetensors pillow pyzmq tensorboard kubernetes-validate wheel)
 skipped="the ONNX export checks (onnx checker, onnxruntime), the safetensors interoperability check, the TensorBoard log check and the Kubernetes manifest check will be skipped"
 
 fail() {
@@ -39,6 +40,15 @@ if ! have_all; then
   "$python" -m pip install --quiet --disable-pip-version-check "${packages[@]}" >"$log" 2>&1 ||
     fail "pip could not install ${packages[*]} (no network to PyPI?); see $log"
   have_all || fail "${packages[*]} installed but do not import; see $log"
+fi
+
+# keypoints-onnx (python/), as a user installs it; again whenever its sources change.
+stamp="$venv/keypoints-onnx.sha256"
+sources=$(cat python/pyproject.toml python/keypoints_onnx/*.py | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ]; then
+  "$python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./python \
+    >"$venv/pip-keypoints-onnx.log" 2>&1 || fail "pip could not install ./python (keypoints-onnx); see $venv/pip-keypoints-onnx.log"
+  echo "$sources" > "$stamp"
 fi
 
 echo "$python"
