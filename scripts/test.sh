@@ -7,8 +7,6 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # The CLI tests run the release binary that setup.sh just built.
 export KEYPOINTS_BIN="$PWD/.build/release/keypoints"
-echo "test: cluster launchers (ssh in network namespaces, SLURM with stand-ins, Kubernetes manifest and pods, Dockerfile)"
-./scripts/test-launchers.sh
 # Python tools (onnx, onnxruntime, safetensors) for the export cross-checks; without them those
 # tests fail in CI (CI=true) and are skipped elsewhere, with the reason python-env.sh prints.
 python=$(./scripts/python-env.sh)
@@ -18,6 +16,8 @@ elif [ "${CI:-}" = true ]; then
   echo "test: CI=true but the Python venv could not be made (reason above): the export checks cannot run" >&2
   exit 1
 fi
+echo "test: cluster launchers (ssh in network namespaces, SLURM with stand-ins, Kubernetes manifest and pods, Dockerfile)"
+./scripts/test-launchers.sh
 # A failed build of the tests stops the suite with its errors (never a stale test bundle).
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
