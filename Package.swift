@@ -6,7 +6,7 @@
 //   Cluster       ->  Training, Data, Model, Compute, CZMQ     coordinator, worker, wire, ZeroMQ
 //   Training      ->  Data, ModelFiles, Model, Compute         the one step loop, run folder
 //   Interop       ->  ModelFiles, Model, Compute, CHDF5        Keras .h5 in, ONNX out
-//   Data          ->  Model, Compute, CTurboJPEG, CPNG         labels, codecs, augmentation
+//   Data          ->  Model, Compute, CTurboJPEG, CPNG, CFreeType, Yams   labels (CSV, COCO, DeepLabCut, YOLO), codecs, text
 //   ModelFiles    ->  Model                                    safetensors, saved models, durable writes
 //   Model         ->  Compute                                  MobileNetV1, heads, losses, optimizers
 //   Compute       ->  CDNNL                                    tensors, oneDNN primitives
@@ -55,6 +55,9 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         // Debian's serial HDF5: header under /usr/include/hdf5/serial, library libhdf5_serial.
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", providers: [.apt(["libhdf5-dev"])]),
+        // FreeType (keypoint names on label sheets); header under /usr/include/freetype2.
+        .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2",
+                       providers: [.apt(["libfreetype-dev"])]),
 
         // Tensors and oneDNN primitives, forward and backward, and the seeded RNG. Knows nothing of keypoints.
         .target(name: "Compute", dependencies: ["CDNNL"], swiftSettings: unchecked),
@@ -63,7 +66,7 @@ let package = Package(
         // Files of models: safetensors, saved-model folders, durable (crash-safe) writes. Parses input.
         .target(name: "ModelFiles", dependencies: ["Model"]),
         // Datasets: label formats, image codecs, augmentation, batching, the synthetic cards.
-        .target(name: "Data", dependencies: ["Model", "Compute", "CTurboJPEG", "CPNG"]),
+        .target(name: "Data", dependencies: ["Model", "Compute", "CTurboJPEG", "CPNG", "CFreeType", .product(name: "Yams", package: "Yams")]),
         // The training engine: step plan, micro-batch computer, reduction, BN statistics, observers,
         // checkpoints, the run folder, validation and prediction.
         .target(name: "Training", dependencies: ["Data", "Model", "ModelFiles", "Compute"], swiftSettings: unchecked),

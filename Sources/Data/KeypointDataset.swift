@@ -24,8 +24,9 @@ public struct KeypointDataset: Sendable {
     /// exists and its header decodes, and every labelled keypoint lies within the image (a margin of
     /// half the image size is tolerated, for corners just outside the frame). The first problem
     /// throws, naming file and line; with `skipBad` bad samples are left out and listed in `skipped`.
-    public static func load(labels path: String, description: String? = nil, skipBad: Bool = false) throws -> KeypointDataset {
-        let (set, skippedRows) = try LabelReader.read(path: path, description: description, skipBad: skipBad)
+    public static func load(labels path: String, description: String? = nil, skipBad: Bool = false,
+                            split: String = "train") throws -> KeypointDataset {
+        let (set, skippedRows) = try LabelReader.read(path: path, description: description, skipBad: skipBad, split: split)
         var records: [LabelRecord] = [], images: [Foundation.Data] = []
         var skipped = skippedRows
         for record in set.records {

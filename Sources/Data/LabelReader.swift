@@ -1,12 +1,14 @@
-// Reads a labels file of any supported format (CSV or COCO keypoints JSON) together with its optional
+// Reads a labels file of any supported format (CSV, DeepLabCut CollectedData CSV, COCO keypoints JSON,
+// Ultralytics YOLO-pose dataset YAML) together with its optional
 // description file, and checks that a training and a validation file describe the same keypoints.
 // Also holds the few helpers the label readers share: reading a file, resolving paths, a JSON tree.
 import Foundation
 
 /// Entry point for labels files: picks the reader from the extension and merges the description file.
 public enum LabelReader {
-    /// Reads the labels at `path`: `.csv` (see ``CSVLabels``) or `.json` (COCO keypoints, see
-    /// ``COCOLabels``), then merges the description file (``DatasetDescriptionFile``): `description` when
+    /// Reads the labels at `path`: `.csv` (``CSVLabels``, or ``DeepLabCutLabels`` when it starts with
+    /// DeepLabCut's `scorer` row), `.json` (COCO keypoints, ``COCOLabels``) or `.yaml`/`.yml` (the train
+    /// split of a YOLO-pose dataset, ``YOLOPoseLabels``), then merges the description file (``DatasetDescriptionFile``): `description` when
     /// given, else `<labels basename>.keypoints.json` or `dataset.json` next to the labels file if one exists.
     ///
     /// - Parameters:
@@ -18,13 +20,18 @@ public enum LabelReader {
     /// - Returns: the records (image paths absolute, keypoints in pixels of the original image) and
     ///   `skipped`: what was not loaded and why. For COCO files, images that have no keypoint annotation are
     ///   not an error, but they are reported there as one summary entry even when `skipBad` is false.
+    ///   - split: the split of a YOLO-pose YAML to read (`train`, `val`); other formats have one.
     public static func read(path: String, description: String? = nil, skipBad: Bool = false,
-                            imagesRoot: String? = nil) throws -> (LabelSet, skipped: [DataError]) {
+                            imagesRoot: String? = nil, split: String = "train") throws -> (LabelSet, skipped: [DataError]) {
         var set: LabelSet
         var skipped: [DataError]
         switch (path as NSString).pathExtension.lowercased() {
+        case "csv" where DeepLabCutLabels.recognises((try? LabelFiles.contents(of: path)) ?? Foundation.Data()):
+            (set, skipped) = try DeepLabCutLabels.read(path: path, imagesRoot: imagesRoot, skipBad: skipBad)
         case "csv":
             (set, skipped) = try CSVLabels.read(path: path, imagesRoot: imagesRoot, skipBad: skipBad)
+        case "yaml", "yml":
+            (set, skipped) = try YOLOPoseLabels.read(yaml: path, split: split, skipBad: skipBad)
         case "json":
             let coco = try COCOLabels.read(path: path, imagesRoot: imagesRoot, skipBad: skipBad)
             (set, skipped) = (coco.0, coco.skipped)
@@ -34,7 +41,8 @@ public enum LabelReader {
             }
         default:
             throw DataError(path, "unknown labels format '\((path as NSString).pathExtension)': use a .csv file "
-                + "(header image,x1,y1,...,xK,yK) or a COCO keypoints .json file")
+                + "(header image,x1,y1,...,xK,yK, or DeepLabCut's CollectedData_*.csv), a COCO keypoints .json file "
+                + "or an Ultralytics YOLO-pose dataset .yaml")
         }
         if let descriptionPath = description ?? DatasetDescriptionFile.locate(forLabels: path) {
             set.description = try DatasetDescriptionFile.merge(set.description, labelsFile: path,

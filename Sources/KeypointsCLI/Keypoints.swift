@@ -12,7 +12,7 @@ struct Keypoints: ParsableCommand {
             Train.self, CoordinatorCommand.self, WorkerCommand.self,   // training
             Evaluate.self, Predict.self, Describe.self,                // using a model
             ImportWeights.self, Export.self,                           // other tools' formats
-            Synth.self, AugmentPreview.self,                           // data
+            Synth.self, AugmentPreview.self, CheckLabels.self,         // data
             Keygen.self, Checkpoints.self, Bench.self,                 // operations
         ])
 

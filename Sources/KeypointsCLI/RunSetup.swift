@@ -182,8 +182,13 @@ final class RunSetup {
         let data = d.data!
         let all = try KeypointDataset.load(labels: data, description: d.describe, skipBad: d.skipBad)
         report(all.skipped)
-        if let val = d.val {
-            let validation = try KeypointDataset.load(labels: val, description: d.describe, skipBad: d.skipBad)
+        // A YOLO-pose dataset YAML names its own validation split.
+        let yamlValidation = d.val == nil && ["yaml", "yml"].contains((data as NSString).pathExtension.lowercased())
+            && YOLOPoseLabels.has(split: "val", yaml: data)
+        if let val = d.val ?? (yamlValidation ? data : nil) {
+            if yamlValidation { say("validation: the val: split of \(data)") }
+            let validation = try KeypointDataset.load(labels: val, description: d.describe, skipBad: d.skipBad,
+                                                      split: yamlValidation ? "val" : "train")
             report(validation.skipped)
             try LabelReader.checkCompatible(all.labels, validation.labels)
             return (all, validation, all.labels)
