@@ -2,7 +2,8 @@
 // The keypoints package: a MobileNet keypoint trainer on oneDNN, with one target per job. Arrows
 // point down only:
 //
-//   KeypointsCLI  ->  Training, Cluster, Interop, Data, ModelFiles, Model, Compute (+ argument parser, swift-log, Yams)
+//   KeypointsCLI  ->  Training, Cluster, Monitor, Interop, Data, ModelFiles, Model, Compute (+ argument parser, swift-log, Yams)
+//   Monitor       ->  Training (+ Hummingbird, swift-prometheus)  metrics endpoint and status page
 //   Cluster       ->  Training, Data, Model, Compute, CZMQ     coordinator, worker, wire, ZeroMQ
 //   Training      ->  Data, ModelFiles, Model, Compute         the one step loop, run folder
 //   Interop       ->  ModelFiles, Model, Compute, CHDF5        Keras .h5 in, ONNX out
@@ -41,6 +42,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Log levels and the console's log handler (Sources/KeypointsCLI/Console.swift).
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        // The operator's endpoint: an HTTP server (Hummingbird on SwiftNIO) and Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         // YAML config files (--config, RUN/config.yaml): libyaml inside, no other dependency.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
@@ -72,11 +76,17 @@ let package = Package(
         .target(name: "Training", dependencies: ["Data", "Model", "ModelFiles", "Compute"], swiftSettings: unchecked),
         // Coordinator (a gradient source), worker, the wire protocol and the ZeroMQ transport.
         .target(name: "Cluster", dependencies: ["CZMQ", "Training", "Model", "Data", "Compute"]),
+        // The operator's view of a run: Prometheus metrics and a live status page over HTTP.
+        .target(name: "Monitor", dependencies: [
+            "Training",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // Other tools' files: Keras MobileNet weights (.h5) in, ONNX out.
         .target(name: "Interop", dependencies: ["CHDF5", "Model", "ModelFiles", "Compute"]),
         // The `keypoints` command line: parses arguments and wires the layers together.
         .executableTarget(name: "KeypointsCLI", dependencies: [
-            "Compute", "Model", "ModelFiles", "Data", "Training", "Cluster", "Interop",
+            "Compute", "Model", "ModelFiles", "Data", "Training", "Cluster", "Interop", "Monitor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),

@@ -5,13 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # oneDNN (CNN kernels), libzmq (messaging), libjpeg-turbo and libpng (image codecs), HDF5 (reading
-# Keras weight files), FreeType and DejaVu Sans (keypoint names on label sheets), pkg-config, and
-# python3-venv (the tests check exported files with Python tools).
+# Keras weight files), FreeType and DejaVu Sans (keypoint names on label sheets), pkg-config,
+# python3-venv (the tests check exported files with Python tools) and chromium (the suite loads the
+# status page in it, headless).
 # For scripts/test-launchers.sh: openssh-server (its sshd runs on temporary configs inside network
 # namespaces; on a machine with systemd, Debian also enables the ssh service), iproute2 (ip netns),
 # shellcheck, and binutils (readelf: the libraries the binary links, against the Dockerfile's).
 packages=(libdnnl-dev libzmq3-dev libturbojpeg0-dev libpng-dev libhdf5-dev libfreetype-dev fonts-dejavu-core pkg-config
-  python3-venv openssh-server iproute2 shellcheck binutils)
+  python3-venv chromium openssh-server iproute2 shellcheck binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

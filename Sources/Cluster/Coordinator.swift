@@ -63,7 +63,13 @@ public final class Coordinator: GradientSource {
         var pending: [Int]
         var results: [Int: MicroBatchResult] = [:]
         var roundTrips = 0.0
+        /// Micro-batches of this step taken from a removed worker.
+        var requeued: Set<Int> = []
     }
+    /// Micro-batches requeued since the start.
+    private var reassigned = 0
+    /// Hears the workers and counters after each step and each join or departure (the status page).
+    public var onStatus: ((ClusterStatus) -> Void)?
     private var current: Collection?
 
     public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, network: KeypointNetwork,
@@ -135,6 +141,7 @@ public final class Coordinator: GradientSource {
             if let (peer, m) = try transport.receive(timeout: 500) { try handle(m, from: peer) }
         }
         let c = current!
+        publish()
         let results = work.microBatches.indices.compactMap { c.results[$0] }
         return SourcedGradients(results: results, roundTripSeconds: c.roundTrips, workers: members.count)
     }
@@ -161,6 +168,7 @@ public final class Coordinator: GradientSource {
     // MARK: Messages
 
     private func handle(_ m: Message, from peer: PeerID) throws {
+        members.seen(peer)
         switch m.kind {
         case .hello:
             guard let hello = try? m.fields(HelloFields.self) else { return malformed(from: peer, "a malformed hello from \(peer)") }
@@ -204,7 +212,8 @@ public final class Coordinator: GradientSource {
             let delivery = try transport.send(message, to: peer)
             guard delivery == .sent else { return log("could not welcome \(peer): \(delivery)") }
         }
-        members.join(peer)
+        members.join(peer, hello: hello)
+        publish()
         log("worker \(peer) joined (\(hello.host.prefix(64)), pid \(hello.pid), \(hello.threads) thread(s)); \(members.count) connected")
     }
 
@@ -230,6 +239,8 @@ public final class Coordinator: GradientSource {
         var result = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled, samples: f.samples,
                                       gradients: g, batchStatistics: statistics, failures: [])
         result.computeSeconds = f.computeSeconds
+        members.counted(peer, samples: f.samples, computeSeconds: f.computeSeconds,
+                        tookOver: current?.requeued.contains(f.microBatch) ?? false)
         current?.results[f.microBatch] = result
         current?.roundTrips += roundTrip
         roundTrips.append(roundTrip)
@@ -332,8 +343,18 @@ public final class Coordinator: GradientSource {
     private func forget(_ name: PeerID, reason: String) {
         guard members.contains(name) else { return }
         let held = members.remove(name)
-        if let held { current?.pending.append(held) }
+        if let held {
+            current?.pending.append(held)
+            current?.requeued.insert(held)
+            reassigned += 1
+        }
+        publish()
         log("worker \(name) removed (\(reason))" + (held.map { "; micro-batch \($0) goes to another worker" } ?? ""))
+    }
+
+    /// Tells `onStatus` the workers and counters as they are now.
+    private func publish() {
+        onStatus?(ClusterStatus(workers: members.statuses, microBatchesReassigned: reassigned, messagesDropped: dropped))
     }
 
     /// The weights for `step`, made once per step and shared by every send (hellos included).

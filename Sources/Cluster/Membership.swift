@@ -1,6 +1,7 @@
 // Who the coordinator is working with: the workers that said hello, the samples each holds, the
-// micro-batch each is computing, and the liveness checks that remove the dead ones.
+// micro-batch each is computing, what each has done, and the liveness checks that remove the dead ones.
 import Foundation
+import Training
 
 /// What the coordinator knows of one worker.
 struct Peer {
@@ -8,6 +9,11 @@ struct Peer {
     var holds: Set<Int> = []
     /// The micro-batch it is computing, and since when.
     var assignment: (microBatch: Int, since: Date)?
+    /// What it said of itself in its hello.
+    var hello: HelloFields?
+    var joined = Date(), lastSeen = Date()
+    /// Micro-batches computed, those taken over from a removed worker, and their samples and compute seconds.
+    var done = 0, tookOver = 0, samples = 0, computeSeconds = 0.0
 }
 
 struct Membership {
@@ -19,7 +25,30 @@ struct Membership {
     func contains(_ name: PeerID) -> Bool { peers[name] != nil }
 
     /// Adds (or, for a known name that said hello again, replaces) a worker.
-    mutating func join(_ name: PeerID) { peers[name] = Peer() }
+    mutating func join(_ name: PeerID, hello: HelloFields? = nil) { peers[name] = Peer(hello: hello) }
+
+    /// Notes that `name` sent something now.
+    mutating func seen(_ name: PeerID) { peers[name]?.lastSeen = Date() }
+
+    /// Counts a micro-batch `name` computed.
+    mutating func counted(_ name: PeerID, samples: Int, computeSeconds: Double, tookOver: Bool) {
+        peers[name]?.done += 1
+        peers[name]?.samples += samples
+        peers[name]?.computeSeconds += computeSeconds
+        if tookOver { peers[name]?.tookOver += 1 }
+    }
+
+    /// Every worker as the status page shows it, in name order.
+    var statuses: [WorkerStatus] {
+        names.compactMap { n in
+            peers[n].map { p in
+                WorkerStatus(name: n, host: p.hello.map { String($0.host.prefix(64)) } ?? "", pid: Int(p.hello?.pid ?? 0),
+                             threads: p.hello?.threads ?? 0, joined: p.joined.timeIntervalSince1970,
+                             lastSeen: p.lastSeen.timeIntervalSince1970, microBatchesDone: p.done, microBatchesTakenOver: p.tookOver,
+                             imagesPerSecond: p.computeSeconds > 0 ? Double(p.samples) / p.computeSeconds : 0, busy: p.assignment != nil)
+            }
+        }
+    }
 
     /// Removes a worker; returns the micro-batch it held, to be given to another.
     @discardableResult

@@ -9,7 +9,7 @@ enum RunArguments {
     /// Options (with a value) and flags that place the run, bound this one invocation or only change
     /// what it prints, rather than shape the run: never recorded (a resumed run goes on to its end
     /// unless given `--steps`, and prints as its own flags say).
-    static let locationOptions: Set<String> = ["--out", "--resume", "--steps"]
+    static let locationOptions: Set<String> = ["--out", "--resume", "--steps", "--metrics-port", "--metrics-host"]
     static let locationFlags: Set<String> = ["--overwrite", "--auto-resume", "--quiet", "-q", "--verbose", "-v"]
 
     /// This process's arguments after the program name, with `--config FILE` expanded: set once by

@@ -6,6 +6,7 @@ import Compute
 import Data
 import Foundation
 import Model
+import Monitor
 import Training
 import ModelFiles
 
@@ -22,6 +23,8 @@ final class RunSetup {
     let history: RunHistory
     /// True when this continues a run (`--resume`, `--auto-resume`), even from before its first checkpoint.
     let continues: Bool
+    /// What the status page and the metrics endpoint show (with --metrics-port).
+    let status: RunStatus?
     private let started = Date()
 
     /// - Parameter command: the subcommand (`train`, `coordinator`) whose flags these are.
@@ -39,6 +42,7 @@ final class RunSetup {
         }
         self.options = options
         continues = recorded != nil
+        status = given.monitor.metricsPort == nil ? nil : RunStatus()
         Engine.setThreads(options.compute.threads)
         let labels: LabelSet
         (train, validation, labels) = try Self.loadDatasets(options)
@@ -233,6 +237,14 @@ final class RunSetup {
             LearningCheck(epochs: config.training.epochs, log: log),
             Checkpointer(policy: policy, log: log),
         ]
+        if let status, let port = options.monitor.metricsPort {
+            engine.observers.append(RunStatusObserver(status: status, engine: engine, images: options.tensorboardImages))
+            let host = options.monitor.metricsHost
+            let bound = try StatusServer.start(status: status, host: host, port: port)
+            let shown = host.contains(":") ? "[\(host)]" : host
+            say("status page: http://\(shown):\(bound)/ (Prometheus metrics: http://\(shown):\(bound)/metrics)"
+                + (host == "127.0.0.1" || host == "::1" || host == "localhost" ? "" : "; warning: reachable from other machines, without authentication"))
+        }
         engine.stopRequested = { StopRequest.shared.isRequested }
         return engine
     }

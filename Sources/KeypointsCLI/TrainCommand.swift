@@ -106,6 +106,7 @@ struct Distributed {
         options.stepDeadline = faults.stepDeadline
         let coordinator = Coordinator(transport: transport, dataset: run.train, config: run.config, network: run.trainer.network,
                                       options: options, log: log)
+        if let status = run.status { coordinator.onStatus = { status.setCluster($0) } }
         let engine = try run.engine(source: coordinator)
         log("listening on \(transport.endpoint)")
         let children = try LocalWorkers(endpoint: transport.endpoint, threads: run.options.compute.threads, keys: localWorkers,

@@ -16,6 +16,7 @@ struct TrainingSetupOptions: ParsableArguments {
     @OptionGroup var checkpoints: CheckpointOptions
     @OptionGroup var faults: FaultOptions
     @OptionGroup var logging: LogOptions
+    @OptionGroup var monitor: MonitorOptions
     @Option(name: .customLong("log-every"), help: "Print a progress line every N steps (0 = only per epoch).")
     var logEvery: Int = 10
     @Option(help: "Stop when the validation NME has not improved for N epochs; the best model (RUN/best/) is the result (0 = train every epoch).")
@@ -84,4 +85,16 @@ struct RunLocationOptions: ParsableArguments {
 struct RecordedSetup: ParsableArguments {
     @OptionGroup var setup: TrainingSetupOptions
     @Argument(parsing: .allUnrecognized) var other: [String] = []
+}
+
+/// The operator's endpoint: Prometheus metrics and the live status page.
+struct MonitorOptions: ParsableArguments {
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics (/metrics) and a live status page (/) on this port (0: any free port, printed); off unless given.")
+    var metricsPort: Int?
+    @Option(name: .customLong("metrics-host"), help: "The address the metrics port binds to: loopback unless you mean to expose it (tunnel instead: ssh -L PORT:127.0.0.1:PORT HOST).")
+    var metricsHost: String = "127.0.0.1"
+
+    func validate() throws {
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0 to 65535") }
+    }
 }

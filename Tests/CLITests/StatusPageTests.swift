@@ -1,0 +1,73 @@
+// The operator's endpoint during a real run with two worker processes: Prometheus text with the
+// keypoints_* metrics, and the status page loaded in headless Chromium (Debian's package): its
+// rendered DOM has both workers in the table and both curves drawn, and a screenshot is taken.
+import Data
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import TestSupport
+import XCTest
+
+final class StatusPageTests: XCTestCase {
+    func testMetricsAndStatusPageInHeadlessChromiumDuringARun() throws {
+        let chromium = URL(fileURLWithPath: "/usr/bin/chromium")
+        guard FileManager.default.isExecutableFile(atPath: chromium.path) else {
+            throw Requirement.unavailable("Debian's chromium is not installed (scripts/setup.sh installs it), so the status page cannot be loaded")
+        }
+        let dir = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cards = dir.appendingPathComponent("cards")
+        XCTAssertEqual(try BinaryRunner.run(["synth", "--out", cards.path, "--count", "40", "--size", "64"]).status, 0)
+        let run = try Background(["train", "--data", cards.appendingPathComponent("labels.csv").path, "--alpha", "0.25", "--input-size", "96",
+                                  "--hidden", "8", "--epochs", "500", "--batch-size", "8", "--micro-batch", "4", "--workers", "2",
+                                  "--metrics-port", "0", "--out", dir.appendingPathComponent("run").path],
+                                 log: dir.appendingPathComponent("train.log"))
+        defer { run.kill() }
+        XCTAssertTrue(run.wait(for: "status page: http://127.0.0.1:"), run.output)
+        XCTAssertTrue(run.wait(for: "epoch   3 "), "three epochs for the curves: \(run.output)")
+        let line = try XCTUnwrap(run.output.split(separator: "\n").first { $0.contains("status page: http://") })
+        let port = try XCTUnwrap(line.components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber })
+        let base = "http://127.0.0.1:\(port)"
+
+        let metrics = try fetch(base + "/metrics")
+        for name in ["keypoints_step ", "keypoints_epoch ", "keypoints_images_per_second ", "keypoints_workers_alive 2",
+                     "keypoints_microbatches_reassigned_total ", "keypoints_messages_dropped_total ",
+                     "keypoints_step_seconds{part=\"compute\"}", "keypoints_step_seconds{part=\"transfer\"}", "keypoints_validation_nme "] {
+            XCTAssertTrue(metrics.contains(name), "no \(name) in:\n\(metrics)")
+        }
+
+        let dom = try runChild(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,1000",
+                                          "--virtual-time-budget=5000", "--dump-dom", base + "/"]).stdout
+        let rows = dom.components(separatedBy: "<tr class=\"worker\">").count - 1
+        XCTAssertEqual(rows, 2, "the workers table should list both workers:\n\(dom.prefix(3000))")
+        XCTAssertTrue(dom.contains("<td>worker-1</td>") && dom.contains("<td>worker-2</td>"), String(dom.prefix(3000)))
+        for curve in ["loss-line", "nme-line", "mean-shape-line"] {
+            let points = dom.components(separatedBy: "id=\"\(curve)\" points=\"").dropFirst().first?.prefix { $0 != "\"" } ?? ""
+            XCTAssertGreaterThanOrEqual(points.split(separator: " ").count, 3, "\(curve) is not drawn: '\(points)'")
+        }
+        XCTAssertTrue(dom.contains("/overlay.png?epoch="), "the validation picture is shown")
+
+        let screenshot = dir.appendingPathComponent("status.png")
+        let shot = try runChild(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,1000",
+                                           "--virtual-time-budget=5000", "--screenshot=\(screenshot.path)", base + "/"])
+        XCTAssertEqual(shot.status, 0, shot.stderr)
+        let picture = try ImageCodec.load(path: screenshot.path)
+        XCTAssertEqual(picture.width, 1200)
+        let colours = Set(stride(from: 0, to: picture.height, by: 7).flatMap { y in stride(from: 0, to: picture.width, by: 7).map { x in
+            let p = picture[x, y]; return Int(p.0) << 16 | Int(p.1) << 8 | Int(p.2) } })
+        XCTAssertGreaterThan(colours.count, 20, "the screenshot is blank")
+        try? FileManager.default.copyItem(at: screenshot, to: FileManager.default.temporaryDirectory.appendingPathComponent("keypoints-status-page.png"))
+    }
+
+    private func fetch(_ url: String) throws -> String {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var body = ""
+        URLSession.shared.dataTask(with: URL(string: url)!) { data, _, _ in
+            body = data.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            done.signal()
+        }.resume()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "no answer from \(url)")
+        return body
+    }
+}
