@@ -2,6 +2,11 @@
 """Checks the keypoints-onnx Python package (python/) against `keypoints predict`.
 
 Usage: check-python-inference.py SITE MODEL.onnx PREDICTIONS.json
+       check-python-inference.py --make-images DIR
+
+--make-images writes the images whose decoding could differ between the two (made with Pillow): a
+half-transparent RGBA PNG, a palette PNG with a transparent colour, a 16-bit gray PNG and a JPEG
+whose EXIF orientation (6) rotates it; run `keypoints predict` on DIR after it.
 
 SITE is a folder the package was pip-installed into (`pip install --target SITE ./python`);
 PREDICTIONS.json is `keypoints predict --model RUN IMAGES --format json` for the model that
@@ -20,12 +25,33 @@ predict_batch equals one call per image, and float pixels are refused with a cle
 Prints the worst difference; exits 1 naming what differs, 2 on bad usage.
 """
 import json
+import os
 import sys
 
 import numpy as np
 
 
+def make_images(folder):
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    h, w = 60, 90
+    ys, xs = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xs * 255 // w, ys * 255 // h, (xs + ys) % 256], axis=2).astype(np.uint8)
+    rgba = np.concatenate([rgb, (rng.random((h, w, 1)) * 255).astype(np.uint8)], axis=2)
+    Image.fromarray(rgba, "RGBA").save(f"{folder}/rgba.png")
+    palette = Image.fromarray(rgb).quantize(16)
+    palette.info["transparency"] = 3
+    palette.save(f"{folder}/palette.png", transparency=3)
+    Image.fromarray((ys * 65535 // h).astype(np.uint16)).save(f"{folder}/gray16.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(f"{folder}/rotated.jpg", exif=exif, quality=95)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--make-images":
+        make_images(sys.argv[2])
+        return
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
@@ -50,7 +76,7 @@ def main():
             problems.append(f"{entry['image']} ({side} px): {difference:.4f} px from keypoints predict, more than {tolerance:.4f} "
                             f"({points.tolist()} vs {want.tolist()})")
 
-    first = expected[0]["image"]
+    first = next(e["image"] for e in expected if os.path.basename(e["image"]).startswith("image"))
     rgb = np.asarray(Image.open(first).convert("RGB"))
     if np.abs(model(rgb) - model(first)).max() != 0:
         problems.append("an RGB array gives other keypoints than its file")

@@ -842,7 +842,10 @@ for p in sorted(setup_pk):
 # Every library the binary needs comes from a package of the runtime stage (or the base image's
 # libc6 and libgcc-s1); the Swift runtime is linked statically in the image.
 needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True).stdout)
-paths = dict(re.findall(r"^\s*(\S+) => (\S+)", subprocess.run(["ldd", binary], capture_output=True, text=True).stdout, re.M))
+ldd = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+paths = dict(re.findall(r"^\s*(\S+) => (\S+)", ldd, re.M))
+# The dynamic loader is listed by its path alone (a binary that needs it by name: SwiftNIO's does).
+paths.update({os.path.basename(p): p for p in re.findall(r"^\s*(/\S+) \(0x", ldd, re.M)})
 # The packages that own them: one dpkg -S for all, its answers kept for the next calls.
 cache = os.environ.get("LIBS_CACHE", "")
 owners = json.load(open(cache)) if cache and os.path.exists(cache) else None

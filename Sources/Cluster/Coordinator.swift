@@ -132,9 +132,15 @@ public final class Coordinator: GradientSource {
                 let waited = Date().timeIntervalSince(stepStarted)
                 if waited > options.stallWarning && Date().timeIntervalSince(lastStall) > options.stallWarning {
                     let busy = members.busy
-                    log("step \(work.step) has waited \(Int(waited)) s; "
-                        + (busy.isEmpty ? "no worker is connected: start one with `keypoints worker --connect ...`"
-                                        : "waiting for \(busy.joined(separator: ", "))"))
+                    let state: String
+                    if members.count == 0 {
+                        state = "no worker is connected: start one with `keypoints worker --connect ...`"
+                    } else if busy.isEmpty {
+                        state = "\(members.count) worker(s) connected, none computing" + (started ? "" : " (\(options.minWorkers) needed to start)")
+                    } else {
+                        state = "waiting for \(busy.joined(separator: ", "))"
+                    }
+                    log("step \(work.step) has waited \(Int(waited)) s; \(state)")
                     lastStall = Date()
                 }
             }

@@ -21,6 +21,12 @@ public final class Worker {
     /// the worker say hello again, because a coordinator that validates or checkpoints is busy,
     /// not gone.
     public var heartbeatInterval: Double = 2
+    /// Seconds without a word from the coordinator after which the worker gives up and exits with
+    /// an error (0: never). A coordinator sends heartbeats every second while a step runs, so only a
+    /// long validation or a coordinator that is gone is silent; torchrun's rendezvous waits 900 s too.
+    public var giveUpAfter: Double = 900
+    /// Seconds without a welcome after the first hello before the worker says what may be wrong.
+    public var welcomeHint: Double = 30
     /// Hellos sent (the first, then one per rejoin).
     public private(set) var hellos = 0
     private var lastHello = Date.distantPast
@@ -61,12 +67,24 @@ public final class Worker {
 
     private func loop() throws {
         try sayHello()
-        var lastSent = Date()
+        var lastSent = Date(), lastHeard = Date(), hinted = false
+        let started = Date()
         while true {
             let message: Message?
             do { message = try transport.receive(timeout: 500) } catch {
                 log("dropped a malformed message from the coordinator: \(error)")
+                lastHeard = Date()
                 continue
+            }
+            if message != nil { lastHeard = Date() }
+            let silent = Date().timeIntervalSince(lastHeard)
+            if giveUpAfter > 0 && silent > giveUpAfter {
+                throw ClusterError("heard nothing from the coordinator for \(Int(silent)) s: giving up (worker --give-up-after; 0 waits forever)")
+            }
+            if computer == nil && !hinted && Date().timeIntervalSince(started) > welcomeHint {
+                hinted = true
+                log("no welcome from the coordinator after \(Int(welcomeHint)) s: check --connect and the keys, and that the "
+                    + "coordinator is up; a worker whose --name another connected worker already uses is never admitted")
             }
             guard let m = message else {
                 if Date().timeIntervalSince(lastSent) >= heartbeatInterval {

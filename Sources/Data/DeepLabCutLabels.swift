@@ -87,7 +87,8 @@ public enum DeepLabCutLabels {
         guard cells.count == index + 2 * k else {
             throw DataError(file, line: line, "has \(cells.count) cells, the header \(index + 2 * k)")
         }
-        let image = cells[0..<index].filter { !$0.isEmpty }.joined(separator: "/")
+        // Older DeepLabCut on Windows wrote labeled-data\\video\\img.png.
+        let image = cells[0..<index].filter { !$0.isEmpty }.joined(separator: "/").replacingOccurrences(of: "\\", with: "/")
         guard !image.isEmpty else { throw DataError(file, line: line, "has no image path") }
         var points = [Float](repeating: 0, count: 2 * k), visibility = [UInt8](repeating: 0, count: k)
         for j in 0..<k {

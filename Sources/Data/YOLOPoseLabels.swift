@@ -27,10 +27,10 @@ public enum YOLOPoseLabels {
         guard let entry = config[split] else {
             throw DataError(path, "has no '\(split):' entry (the images of that split): add one, e.g. \(split): images/\(split)")
         }
-        guard let shape = config["kpt_shape"]?.sequence?.compactMap(\.int), shape.count == 2, shape[0] > 0,
+        guard let shape = config["kpt_shape"]?.sequence?.compactMap(\.int), shape.count == 2, (1...1024).contains(shape[0]),
               shape[1] == 2 || shape[1] == 3 else {
             throw DataError(path, line: config["kpt_shape"]?.mark?.line,
-                            "needs kpt_shape: [K, 2] or [K, 3] (K keypoints; x, y and optionally visibility)")
+                            "needs kpt_shape: [K, 2] or [K, 3] (K keypoints, 1 to 1024; x, y and optionally visibility)")
         }
         let k = shape[0], perPoint = shape[1]
         let names = try keypointNames(config, k: k, file: path)
@@ -105,7 +105,8 @@ public enum YOLOPoseLabels {
             let path = LabelPaths.absolute(source, base: root)
             var folder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &folder) else {
-                throw DataError(yaml, "the split's '\(source)' is not there (\(path)): check path: and the split entries")
+                throw DataError(yaml, "the split's '\(source)' is not there (\(path)): check path: and the split entries "
+                                + "(a relative path: is read from this YAML's folder here, where Ultralytics reads it from its datasets_dir)")
             }
             if folder.boolValue {
                 let walk = FileManager.default.enumerator(atPath: path)
@@ -133,7 +134,7 @@ public enum YOLOPoseLabels {
         let lines = text.split(whereSeparator: \.isNewline).enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }
         guard let (first, line) = lines.first else { return nil }
         guard lines.count == 1 else {
-            throw DataError(labels, "has \(lines.count) objects: keypoints trains one object per image; keep one line")
+            throw DataError(labels, "has \(lines.count) objects: keypoints trains one object per image; keep one line (or leave the image out with --skip-bad)")
         }
         let values = line.split(whereSeparator: \.isWhitespace).map { Double($0) }
         guard values.count == 5 + perPoint * k, values.allSatisfy({ $0?.isFinite == true }) else {

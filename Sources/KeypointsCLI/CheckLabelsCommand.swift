@@ -39,13 +39,13 @@ struct CheckLabels: ParsableCommand {
 
     func run() throws {
         useLineBufferedOutput()
+        let font = try Font(pixelHeight: 14), small = try Font(pixelHeight: max(10, tile / 22))
         let dataset = try KeypointDataset.load(labels: data, description: describe, skipBad: true, split: split)
         let audit = LabelAudit(dataset)
         let indices = sheetIndices(dataset, audit)
-        let font = try Font(pixelHeight: 14), small = try Font(pixelHeight: max(10, tile / 22))
         let sheet = LabelSheet.render(dataset, indices: indices, tile: tile, font: font, small: small)
         do { try ImageCodec.encodePNG(sheet).write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-            throw ValidationError("cannot write \(out): \(error.localizedDescription)")
+            throw DataError(out, "cannot write the sheet (\(error.localizedDescription)): check the folder and its permissions")
         }
         if json {
             print(try jsonReport(audit, dataset))
@@ -59,7 +59,9 @@ struct CheckLabels: ParsableCommand {
             print("wrote \(out): \(indices.count) of \(dataset.count) image(s), \(sheet.width)x\(sheet.height) px; "
                   + "filled discs are visible keypoints, rings occluded ones")
         }
-        if strict && (audit.findings > 0 || !dataset.skipped.isEmpty) { throw ExitCode(1) }
+        // Images without a label (a YOLO dataset's backgrounds) are counted, not findings.
+        let bad = dataset.skipped.filter { !$0.message.hasPrefix("skipped ") }
+        if strict && (audit.findings > 0 || !bad.isEmpty) { throw ExitCode(1) }
     }
 
     /// Images with findings first (in the report's order), then a seeded sample of the others.

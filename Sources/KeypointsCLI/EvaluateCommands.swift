@@ -81,7 +81,7 @@ struct Evaluate: ParsableCommand {
         abstract: "Measure a saved model on labelled images: RMSE, mean error, NME, PCK and percentiles, per keypoint.")
 
     @Option(help: "A run folder (its best/ model, else last/) or a saved model folder.") var model: String
-    @Option(help: "Labels (CSV or COCO JSON) of the images to measure on; default with a run: its held-out split/val.csv.")
+    @Option(help: "Labels of the images to measure on (CSV, COCO JSON, DeepLabCut CSV, or a YOLO-pose YAML: its val: split); default with a run: its held-out split/val.csv.")
     var data: String?
     @Option(help: "NME/PCK normaliser: diagonal, bbox, or pair:A,B (1-based keypoint numbers or names).") var normalize: String = "diagonal"
     @Flag(help: "Print the report as JSON.") var json = false
@@ -99,7 +99,9 @@ struct Evaluate: ParsableCommand {
         guard let data = data ?? run?.validationSplit.path else {
             throw ValidationError("--data is needed: \(model) is a saved model outside a run folder, so no held-out split is known")
         }
-        let dataset = try KeypointDataset.load(labels: data, skipBad: skipBad)
+        // A YOLO-pose dataset YAML is measured on its val: split (the images it holds out).
+        let yaml = ["yaml", "yml"].contains((data as NSString).pathExtension.lowercased()) && YOLOPoseLabels.has(split: "val", yaml: data)
+        let dataset = try KeypointDataset.load(labels: data, skipBad: skipBad, split: yaml ? "val" : "train")
         let origin = try heldOutNote(run: run, data: data, dataset: dataset, modelFolder: modelFolder)
         guard dataset.description.keypointCount == predictor.names.count else {
             throw ValidationError("\(data) has \(dataset.description.keypointCount) keypoints, the model predicts \(predictor.names.count)")

@@ -62,6 +62,16 @@ final class RunSetup {
         }
         self.fingerprint = fingerprint
         let flagged = try Self.runConfig(options, train: train)
+        // The status server binds before the run folder is made, so a port in use leaves no half-made run.
+        if let status, let port = options.monitor.metricsPort {
+            let host = options.monitor.metricsHost
+            let bound = try StatusServer.start(status: status, host: host, port: port)
+            let shown = host.contains(":") ? "[\(host)]" : host
+            result("status page: http://\(shown):\(bound)/ (Prometheus metrics: http://\(shown):\(bound)/metrics)")
+            if !["127.0.0.1", "::1", "localhost"].contains(host) {
+                say("warning: the status page and metrics are reachable from other machines, without authentication (--metrics-host \(host))")
+            }
+        }
         // A new run's folder is made once its data and flags have passed every check.
         run = try existing ?? RunFolder.fresh(at: URL(fileURLWithPath: given.location.out ?? RunFolder.nextDefault().path),
                                               overwrite: given.location.overwrite)
@@ -124,16 +134,22 @@ final class RunSetup {
     /// record `--resume` reads.
     private static func writeConfigFile(_ record: RunRecord, command: String, in run: RunFolder) throws {
         guard let (commandFlags, _) = CommandFlags.of(Keypoints.self, words: [command]) else { return }
-        var values = ConfigFile.values(of: record.arguments, flags: commandFlags)
-        values["epochs"] = ["\(record.config.training.epochs)"]
+        let values = ConfigFile.values(of: record.arguments, flags: commandFlags)
+        // A run extended on resume keeps its schedule; `epochs:` stays as started so that the file
+        // replays the run's maths, and the header says how far it was extended.
+        let setup = CommandFlags.of(TrainingSetupOptions.self)
+        let started = Int(values["epochs"]?.last ?? setup.flag(named: "epochs")?.defaultValue ?? "") ?? record.config.training.epochs
+        let extended = record.config.training.epochs != started
+            ? ["It was extended to \(record.config.training.epochs) epochs on resume, keeping the schedule of \(started); a new run",
+               "with epochs: \(record.config.training.epochs) would spread the schedule over all of them instead."] : []
         let leaving = Set(RunArguments.locationOptions.union(RunArguments.locationFlags).map { String($0.dropFirst(2)) })
-        let text = try ConfigFile.render(CommandFlags.of(TrainingSetupOptions.self), values: values, leaving: leaving, header: [
+        let text = try ConfigFile.render(setup, values: values, leaving: leaving, header: [
             "The configuration of the run in this folder: the flags of `keypoints \(command)` it was made with,",
             "defaults filled in (\(record.tool)). Replay it into a new run folder with",
             "  keypoints train --config \(run.configFile.path) --out NEW",
             "Flags on the command line win over this file. A key written commented out was not set: the tool",
             "chose (see --help). `--resume \(run.url.path)` reads config.json, not this file.",
-        ])
+        ] + extended)
         try run.writeConfigFile(text)
     }
 
@@ -221,7 +237,7 @@ final class RunSetup {
         let engine = TrainingEngine(config: config, trainer: trainer, plan: plan, source: source, validation: check,
                                     history: history, maxBadSteps: options.faults.maxBadSteps, log: log)
         engine.validateEvery = options.valEvery
-        engine.earlyStopping = options.patience > 0 ? EarlyStopping(patience: options.patience) : nil
+        engine.earlyStopping = options.patience > 0 ? EarlyStopping(patience: options.patience, after: config.training.freezeBackboneEpochs) : nil
         let last = min(engine.totalSteps, options.checkpoints.steps ?? engine.totalSteps)
         let policy = CheckpointPolicy(directory: run.checkpoints, every: options.checkpoints.checkpointEvery,
                                       keep: options.checkpoints.keep, fingerprint: fingerprint)
@@ -237,13 +253,8 @@ final class RunSetup {
             LearningCheck(epochs: config.training.epochs, log: log),
             Checkpointer(policy: policy, log: log),
         ]
-        if let status, let port = options.monitor.metricsPort {
-            engine.observers.append(RunStatusObserver(status: status, engine: engine, images: options.tensorboardImages))
-            let host = options.monitor.metricsHost
-            let bound = try StatusServer.start(status: status, host: host, port: port)
-            let shown = host.contains(":") ? "[\(host)]" : host
-            say("status page: http://\(shown):\(bound)/ (Prometheus metrics: http://\(shown):\(bound)/metrics)"
-                + (host == "127.0.0.1" || host == "::1" || host == "localhost" ? "" : "; warning: reachable from other machines, without authentication"))
+        if let status {
+            engine.observers.append(RunStatusObserver(status: status, engine: engine, lastStep: last, images: options.tensorboardImages))
         }
         engine.stopRequested = { StopRequest.shared.isRequested }
         return engine

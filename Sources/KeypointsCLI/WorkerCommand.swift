@@ -16,12 +16,15 @@ struct WorkerCommand: ParsableCommand {
     var threads: Int = 1
     @Option(help: "This worker's name (unique per coordinator); default host-pid.")
     var name: String?
+    @Option(name: .customLong("give-up-after"), help: "Exit with an error after this many seconds without a word from the coordinator (0 = wait forever).")
+    var giveUpAfter: Double = 900
     @OptionGroup var security: WorkerSecurityOptions
     @OptionGroup var configFile: ConfigFileOption
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard giveUpAfter >= 0 else { throw ValidationError("--give-up-after must be 0 (wait forever) or more seconds") }
     }
 
     func run() throws {
@@ -35,6 +38,7 @@ struct WorkerCommand: ParsableCommand {
         let transport = try ZMQWorkerTransport(context: context, connect: connect, id: id, curve: curve)
         let worker = Worker(transport: transport, hello: HelloFields(name: id, host: host, threads: threads, pid: pid),
                             log: { say("[\(id)] \($0)") })
+        worker.giveUpAfter = giveUpAfter
         say("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
         try worker.run()
     }

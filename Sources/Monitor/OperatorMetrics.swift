@@ -32,6 +32,8 @@ final class OperatorMetrics: @unchecked Sendable {
         nme = gauge("validation_nme", "The last validation's normalised mean error (the run's --normalize).")
         meanShape = gauge("validation_nme_mean_shape", "The mean-shape baseline's NME on the same images.")
         up = gauge("training", "1 while training, 0 once the run has ended.")
+        nme.set(.nan)          // not 0 (a perfect score) before the first validation
+        meanShape.set(.nan)
         stepSeconds = Dictionary(uniqueKeysWithValues: ["total", "compute", "transfer", "update"].map { part in
             (part, gauge("step", unit: "seconds", labels: [("part", part)], "The last step's time, seconds: total, and its compute (per worker), transfer and coordinator update."))
         })

@@ -38,12 +38,17 @@ enum StatusPage {
 </table>
 <div><img id="overlay" alt="validation images: predictions (discs) and labels (rings)"></div>
 <script>
-function points(xs, ys, w, h) {
-  if (xs.length === 0) return "";
-  const pad = 30, x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(0, ...ys), y1 = Math.max(...ys);
+// Polyline points of each series (arrays of [x, y]) on one shared scale; a diverged run sends
+// "nan"/"inf" (strings), and such points are left out rather than drawn at NaN.
+function polylines(series, w, h) {
+  const ok = p => typeof p[0] === "number" && typeof p[1] === "number" && isFinite(p[1]);
+  const all = series.flat().filter(ok);
+  if (all.length === 0) return series.map(() => "");
+  const pad = 30, xs = all.map(p => p[0]), ys = all.map(p => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(0, ...ys), y1 = Math.max(...ys);
   const sx = v => pad + (x1 > x0 ? (v - x0) / (x1 - x0) : 0.5) * (w - 2 * pad);
   const sy = v => h - pad - (y1 > y0 ? (v - y0) / (y1 - y0) : 0.5) * (h - 2 * pad);
-  return xs.map((x, i) => sx(x).toFixed(1) + "," + sy(ys[i]).toFixed(1)).join(" ");
+  return series.map(points => points.filter(ok).map(p => sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join(" "));
 }
 function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
 async function refresh() {
@@ -53,18 +58,16 @@ async function refresh() {
   const fmt = (v, d) => (typeof v === "number" ? v.toFixed(d) : v);
   document.getElementById("summary").innerHTML = "";
   for (const [k, v] of [["step", s.step + " / " + s.lastStep], ["epoch", s.epoch + " / " + s.epochs], ["loss", fmt(s.loss, 5)],
-                        ["lr", s.learningRate.toExponential(2)], ["images/s", fmt(s.imagesPerSecond, 1)],
+                        ["lr", typeof s.learningRate === "number" ? s.learningRate.toExponential(2) : s.learningRate], ["images/s", fmt(s.imagesPerSecond, 1)],
                         ["step s", fmt(s.stepSeconds, 3) + " = compute " + fmt(s.computeSeconds, 3) + " + transfer " + fmt(s.transferSeconds, 3) + " + update " + fmt(s.updateSeconds, 3)],
                         ["val NME", s.validationNME == null ? "-" : fmt(s.validationNME, 4) + " (mean shape " + fmt(s.meanShapeNME, 4) + ")"],
                         ["reassigned", s.cluster ? s.cluster.microBatchesReassigned : "-"], ["dropped", s.cluster ? s.cluster.messagesDropped : "-"]]) {
     const span = document.createElement("span"); span.textContent = k + ": " + v; document.getElementById("summary").appendChild(span);
   }
-  document.getElementById("loss-line").setAttribute("points", points(s.lossCurve.map(p => p[0]), s.lossCurve.map(p => p[1]), 520, 260));
-  // Both NME series on one scale: the points of the model's, then of the mean shape's.
-  const epochs = s.epochCurve.map(e => e.epoch);
-  const both = points(epochs.concat(epochs), s.epochCurve.map(e => e.nme).concat(s.epochCurve.map(e => e.meanShapeNME)), 520, 260).split(" ");
-  document.getElementById("nme-line").setAttribute("points", both.slice(0, epochs.length).join(" "));
-  document.getElementById("mean-shape-line").setAttribute("points", both.slice(epochs.length).join(" "));
+  document.getElementById("loss-line").setAttribute("points", polylines([s.lossCurve], 520, 260)[0]);
+  const [model, meanShape] = polylines([s.epochCurve.map(e => [e.epoch, e.nme]), s.epochCurve.map(e => [e.epoch, e.meanShapeNME])], 520, 260);
+  document.getElementById("nme-line").setAttribute("points", model);
+  document.getElementById("mean-shape-line").setAttribute("points", meanShape);
   const body = document.querySelector("#workers tbody"); body.innerHTML = "";
   const now = s.now;
   for (const w of (s.cluster ? s.cluster.workers : [])) {

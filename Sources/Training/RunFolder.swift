@@ -185,7 +185,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var fingerprint: String
     public var trainImages: Int
     public var validationImages: Int
-    /// How the latest invocation that reached its end (or a stop signal) ended; nil before any did.
+    /// How the latest invocation that finished, stopped early or stopped on a signal ended; nil
+    /// before any did (a run that gave up or failed is not recorded here).
     public var ended: RunOutcome?
 
     public init(tool: String, commandLine: [String], arguments: [String], config: RunConfig, fingerprint: String,
@@ -207,7 +208,7 @@ public struct RunOutcome: Codable, Sendable, Equatable {
     public var how: String
     /// Why, in words (early stopping's reason, the signal); nil when it simply finished.
     public var reason: String?
-    /// Steps done, and epochs validated by then.
+    /// Steps done, and the last validated epoch (1-based; 0 before any).
     public var step: Int
     public var epochs: Int
     /// The best epoch (1-based) and its validation NME, if any epoch was validated.

@@ -118,14 +118,15 @@ public final class RunStatusObserver: TrainingObserver {
     private let images: Int
 
     /// - Parameter images: validation images drawn for the page each epoch (0: none).
-    public init(status: RunStatus, engine: TrainingEngine, images: Int = 4) {
+    /// - Parameter lastStep: the step this invocation ends at (`--steps`, or the end of the last epoch).
+    public init(status: RunStatus, engine: TrainingEngine, lastStep: Int? = nil, images: Int = 4) {
         self.status = status
         self.images = images
         let history = engine.history.epochs
         status.update { s in
             s.state = "training"
             s.step = engine.trainer.step
-            s.lastStep = engine.totalSteps
+            s.lastStep = lastStep ?? engine.totalSteps
             s.epochs = engine.config.training.epochs
             s.epochCurve = history.map(Self.point)
             s.validationNME = history.last?.metrics.nme

@@ -79,7 +79,8 @@ final class ConfigFileTests: XCTestCase {
         let resumed = try BinaryRunner.run(["train", "--resume", replay.path, "--epochs", "3"])
         XCTAssertEqual(resumed.status, 0, resumed.stdout + resumed.stderr)
         let yaml = try String(contentsOf: replay.appendingPathComponent("config.yaml"), encoding: .utf8)
-        XCTAssertTrue(yaml.contains("\nepochs: 3\n"), "an extended run's config.yaml says its new length:\n\(yaml)")
+        XCTAssertTrue(yaml.contains("\nepochs: 2\n") && yaml.contains("It was extended to 3 epochs on resume"),
+                      "an extended run's config.yaml keeps the epochs its schedule was made for and says it was extended:\n\(yaml)")
     }
 
     func testBadFilesAreErrorsNamingFileLineAndFix() throws {

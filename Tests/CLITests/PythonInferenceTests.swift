@@ -1,6 +1,6 @@
 // The keypoints-onnx package (python/) installed with pip for real, then the three lines of the
-// README on images of several sizes and aspect ratios, against `keypoints predict` to 0.01 px
-// (scripts/check-python-inference.py).
+// README on images of several sizes and aspect ratios, and on transparent, palette, 16-bit and
+// EXIF-rotated ones, against `keypoints predict` to 0.01 px (scripts/check-python-inference.py).
 import Data
 import Foundation
 import TestSupport
@@ -30,6 +30,9 @@ final class PythonInferenceTests: XCTestCase {
             try ImageCodec.encodePNG(image).write(to: images.appendingPathComponent("image\(i).png"))
             try ImageCodec.encodeJPEG(image, quality: 90).write(to: images.appendingPathComponent("image\(i).jpg"))
         }
+        // And those whose decoding could differ: transparency, palette, 16-bit gray, EXIF rotation.
+        let made = try PythonScripts.run("check-python-inference.py", ["--make-images", images.path])
+        XCTAssertEqual(made.status, 0, made.output)
         let predictions = dir.appendingPathComponent("predictions.json")
         let predict = try BinaryRunner.run(["predict", "--model", run.path, images.path, "--format", "json", "--out", predictions.path])
         XCTAssertEqual(predict.status, 0, predict.stdout + predict.stderr)
@@ -40,7 +43,7 @@ final class PythonInferenceTests: XCTestCase {
         XCTAssertEqual(install.status, 0, "pip install ./python: " + install.stdout + install.stderr)
         let check = try PythonScripts.run("check-python-inference.py", [site.path, onnx.path, predictions.path])
         XCTAssertEqual(check.status, 0, check.output)
-        XCTAssertTrue(check.output.contains("check-python-inference: OK: 10 images"), check.output)
+        XCTAssertTrue(check.output.contains("check-python-inference: OK: 14 images"), check.output)
         print(check.output)
     }
 }

@@ -27,11 +27,12 @@ final class WorkerValidationTests: XCTestCase {
         var error: Error?
         let done = DispatchSemaphore(value: 0)
 
-        init() {
+        init(_ configure: (Worker) -> Void = { _ in }) {
             coordinator = network.coordinator()
             let transport = network.worker("w")
             var log: ((String) -> Void)!
             worker = Worker(transport: transport, hello: HelloFields(name: "w", host: "test", threads: 1, pid: 0), log: { log($0) })
+            configure(worker)
             log = { [unowned self] line in lock.lock(); lines.append(line); lock.unlock() }
             Thread { [self] in
                 Engine.setThreads(1)
@@ -102,6 +103,28 @@ final class WorkerValidationTests: XCTestCase {
         XCTAssertTrue(try bye.fields(ReasonFields.self).reason.contains("flip pair [0, 7]"))
         XCTAssertEqual(played.done.wait(timeout: .now() + 10), .success)
         XCTAssertTrue("\(played.error.map { "\($0)" } ?? "")".contains("not two of its 4 keypoints"), "\(String(describing: played.error))")
+    }
+
+    /// A coordinator that is gone (no message at all) is given up on after `giveUpAfter`, with a
+    /// hint first; one that keeps sending heartbeats is waited for however long the step takes.
+    func testASilentCoordinatorIsGivenUpOnAndAHeartbeatKeepsTheWorker() throws {
+        let silent = Played { $0.giveUpAfter = 1.5; $0.welcomeHint = 0.5 }
+        XCTAssertNotNil(try silent.next(.hello))
+        XCTAssertEqual(silent.done.wait(timeout: .now() + 10), .success, "the worker waited forever")
+        XCTAssertTrue("\(silent.error.map { "\($0)" } ?? "")".contains("heard nothing from the coordinator for 1 s: giving up"),
+                      "\(String(describing: silent.error))")
+        XCTAssertTrue(silent.log.contains("no welcome from the coordinator after 0 s") && silent.log.contains("--name"), silent.log)
+
+        let kept = Played { $0.giveUpAfter = 1.5 }
+        XCTAssertNotNil(try kept.next(.hello))
+        let until = Date().addingTimeInterval(4)
+        while Date() < until {
+            try kept.send(Message(kind: .heartbeat))
+            XCTAssertEqual(kept.done.wait(timeout: .now() + 0.5), .timedOut, "gave up although the coordinator spoke: \(String(describing: kept.error))")
+        }
+        try kept.send(try Message(kind: .bye, ReasonFields(reason: "training finished")))
+        XCTAssertEqual(kept.done.wait(timeout: .now() + 10), .success)
+        XCTAssertNil(kept.error)
     }
 
     /// A coordinator's refusal ends the worker with the reason, and no bye (the coordinator knows).

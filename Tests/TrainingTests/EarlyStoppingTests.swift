@@ -28,8 +28,11 @@ final class EarlyStoppingTests: XCTestCase {
         XCTAssertNil(stopping.reason(history), "one epoch since the best (epoch 2)")
         history.epochs.append(summary(4, nme: 0.21, best: false))
         let reason = try? XCTUnwrap(stopping.reason(history))
-        XCTAssertTrue(reason?.contains("2 epochs since epoch 2 (NME 0.2000)") == true, String(describing: reason))
+        XCTAssertTrue(reason?.contains("2 epochs since epoch 2") == true && reason?.contains("NME 0.2000") == true, String(describing: reason))
         XCTAssertNil(EarlyStopping(patience: 3).reason(history))
+        XCTAssertNil(EarlyStopping(patience: 2, after: 3).reason(history), "the frozen epochs 1-3 are not watched: one epoch since")
+        history.epochs.append(summary(5, nme: 0.22, best: false))
+        XCTAssertNotNil(EarlyStopping(patience: 2, after: 3).reason(history))
     }
 
     /// A history whose epoch 1 scored an NME no model can beat (0): with patience 1 the run ends

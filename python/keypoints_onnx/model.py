@@ -81,7 +81,13 @@ def _rgb(image):
         except ImportError as e:
             raise ImportError("opening image files needs Pillow (pip install pillow); or pass an HxWx3 uint8 array") from e
         with Image.open(image) as opened:
-            image = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+            opened = ImageOps.exif_transpose(opened)
+            if opened.mode in ("I;16", "I;16B", "I;16L", "I"):   # 16-bit gray: 65535 -> 255, as keypoints scales
+                image = np.round(np.asarray(opened, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8)
+            elif "A" in opened.getbands() or "transparency" in opened.info:
+                image = np.asarray(opened.convert("RGBA"))       # composited on black below
+            else:
+                image = np.asarray(opened.convert("RGB"))
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
