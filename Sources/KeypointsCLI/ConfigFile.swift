@@ -38,8 +38,14 @@ enum ConfigFile {
         if rest.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {
             throw ConfigFileError("--config", "is given twice; give one file (put shared keys in it, or flags on the command line)")
         }
-        let given = givenNames(Array(rest[consumed...]), flags: flags)
-        let fromFile = try read(path, flags: flags).filter { !given.contains($0.name) }.flatMap(\.arguments)
+        var given = givenNames(Array(rest[consumed...]), flags: flags)
+        for (a, b) in exclusive {
+            if given.contains(a) { given.insert(b) }
+            if given.contains(b) { given.insert(a) }
+        }
+        let entries = try read(path, flags: flags).filter { !given.contains($0.name) }
+        origins = Dictionary(entries.map { ($0.name, $0.origin) }, uniquingKeysWith: { a, _ in a })
+        let fromFile = entries.flatMap(\.arguments)
         return Array(rest[..<consumed]) + fromFile + Array(rest[consumed...])
     }
 
@@ -47,7 +53,17 @@ enum ConfigFile {
     struct Entry {
         let name: String
         let arguments: [String]
+        /// `file:line` of its key.
+        let origin: String
     }
+
+    /// Where each flag of the last expanded file came from (long name -> `file:line`), so that an
+    /// error about a value can say which line to fix.
+    nonisolated(unsafe) static var origins: [String: String] = [:]
+
+    /// Flags that cannot go together: when the command line gives one, the file's other is dropped.
+    static let exclusive: [(String, String)] = [("quiet", "verbose"), ("out", "resume"), ("overwrite", "resume"),
+                                                ("auto-resume", "resume")]
 
     /// The entries of the config file at `path`, checked against `flags`.
     static func read(_ path: String, flags: CommandFlags) throws -> [Entry] {
@@ -75,7 +91,7 @@ enum ConfigFile {
                 let hint = flags.nearest(to: name).map { "; did you mean '\($0)'?" } ?? "; `\(command) --help` lists them"
                 throw ConfigFileError(path, line: line, "unknown key '\(name)': \(command) has no --\(name)\(hint)")
             }
-            return Entry(name: name, arguments: try arguments(for: flag, value, file: path))
+            return Entry(name: name, arguments: try arguments(for: flag, value, file: path), origin: "\(path):\(line ?? 0)")
         }
     }
 

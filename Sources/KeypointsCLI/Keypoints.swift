@@ -1,6 +1,7 @@
 // The `keypoints` command: configuration only; each job is a subcommand. `main` expands
 // `--config FILE` into flags before parsing.
 import ArgumentParser
+import Foundation
 
 @main
 struct Keypoints: ParsableCommand {
@@ -23,7 +24,17 @@ struct Keypoints: ParsableCommand {
         } catch {
             exit(withError: error)
         }
-        main(RunArguments.commandLine)
+        do {
+            var command = try parseAsRoot(RunArguments.commandLine)
+            try command.run()
+        } catch {
+            // An error about a flag the config file set says which line of the file to fix.
+            let message = fullMessage(for: error)
+            for (name, origin) in ConfigFile.origins.sorted(by: { $0.key < $1.key }) where message.contains("--\(name)") {
+                FileHandle.standardError.write(Data("note: --\(name) came from \(origin) (--config)\n".utf8))
+            }
+            exit(withError: error)
+        }
     }
 }
 

@@ -91,7 +91,11 @@ struct Distributed {
     }
 
     func train() throws {
-        let log: @Sendable (String) -> Void = { say("[coordinator] \($0)") }
+        let log: @Sendable (String) -> Void = { line in
+            // Losing or muting a worker is worth seeing with --quiet too.
+            let warn = ["removed (", "muted ", "could not welcome", "every local worker"].contains { line.contains($0) }
+            say((warn ? "warning: " : "") + "[coordinator] \(line)")
+        }
         let context = ZMQContext()
         let zap = try curve.map { try ZAPHandler(context: context, authorizedKeys: $0.1, log: log) }
         defer { zap?.stop() }

@@ -9,6 +9,10 @@ public final class Validation {
     /// Rendered batches of at most `batchSize` samples.
     private let batches: [LoadedBatch]
     private let training: KeypointDataset
+    /// Evaluations so far, and the overlays drawn after the latest (TensorBoard and the status page
+    /// both ask for them after each validation: drawn once).
+    private var evaluations = 0
+    private var drawn: (evaluation: Int, images: [RGBImage])?
     /// The metrics of always predicting the mean training keypoints, computed once.
     public private(set) lazy var meanShape: KeypointMetrics = meanShapeBaseline()
 
@@ -31,6 +35,7 @@ public final class Validation {
 
     /// Mean loss and metrics (pixels of the network input) of `network` in inference mode.
     public func evaluate(_ network: KeypointNetwork) throws -> (loss: Float, metrics: KeypointMetrics) {
+        evaluations += 1
         var predictions: [Float] = []
         for b in batches { predictions += try network.predict(b.images, batch: b.count) }
         let targets = batches.flatMap(\.targets), mask = batches.flatMap(\.mask)
@@ -44,14 +49,19 @@ public final class Validation {
     /// `RGBImage.withPredictions`): what TensorBoard shows of an epoch.
     public func overlays(_ network: KeypointNetwork, count: Int) throws -> [RGBImage] {
         guard let first = batches.first, count > 0 else { return [] }
+        if let drawn, drawn.evaluation == evaluations, drawn.images.count >= min(count, first.count) {
+            return Array(drawn.images.prefix(count))
+        }
         let size = inputSize, k = config.description.keypointCount, plane = 3 * size * size, scale = Float(size)
         let predictions = try network.predict(first.images, batch: first.count)
-        return (0..<min(count, first.count)).map { i in
+        let images = (0..<min(count, first.count)).map { i in
             let points = (2 * k * i)..<(2 * k * (i + 1))
             return RGBImage(planes: Array(first.images[(plane * i)..<(plane * (i + 1))]), size: size)
                 .withPredictions(predictions[points].map { $0 * scale }, truth: first.targets[points].map { $0 * scale },
                                  visible: first.mask[(k * i)..<(k * (i + 1))].map { $0 > 0 }, skeleton: config.description.skeleton)
         }
+        drawn = (evaluations, images)
+        return images
     }
 
     /// Metrics of always predicting the mean training keypoints (in the network frame).

@@ -37,9 +37,11 @@ final class ConfigFileTests: XCTestCase {
             no-augment: true
             skip-bad: false
             describe:
+            quiet: true
             """)
         let run = dir.appendingPathComponent("run")
-        let r = try BinaryRunner.run(["train", "--config", config, "--epochs", "1", "--out", run.path])
+        // --verbose on the command line wins over the file's quiet: true (they cannot go together).
+        let r = try BinaryRunner.run(["train", "--config", config, "--epochs", "1", "--verbose", "--out", run.path])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let training = try XCTUnwrap((try record(run)["config"] as? [String: Any])?["training"] as? [String: Any])
         XCTAssertEqual(training["epochs"] as? Int, 1, "--epochs on the command line wins over the file's 3")
@@ -103,6 +105,10 @@ final class ConfigFileTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(expected), "for\n\(text)\nexpected '\(expected)' in: \(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("never").path), "a run folder was made")
         }
+        // A value the flag refuses is named with the file's line.
+        let value = try BinaryRunner.run(["train", "--config", try write("bad.yaml", "alpha: 0.25\nepochs: three\n"), "--data", "x.csv"])
+        XCTAssertNotEqual(value.status, 0)
+        XCTAssertTrue(value.stderr.contains("note: --epochs came from \(dir.appendingPathComponent("bad.yaml").path):2 (--config)"), value.stderr)
         let missing = try BinaryRunner.run(["train", "--config", dir.appendingPathComponent("nope.yaml").path])
         XCTAssertTrue(missing.stderr.contains("nope.yaml: no such file"), missing.stderr)
         let early = try BinaryRunner.run(["--config", dir.appendingPathComponent("bad.yaml").path, "train"])
