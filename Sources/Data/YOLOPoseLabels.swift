@@ -40,7 +40,11 @@ public enum YOLOPoseLabels {
         let sources = entry.sequence?.compactMap(\.string) ?? entry.string.map { [$0] } ?? []
         guard !sources.isEmpty else { throw DataError(path, line: entry.mark?.line, "'\(split):' must name a folder, a .txt list or a list of them") }
         var records: [LabelRecord] = [], skipped: [DataError] = [], unlabelled = 0
-        for image in try images(sources, root: root, yaml: path) {
+        let (found, unread) = try images(sources, root: root, yaml: path)
+        if unread > 0 {
+            skipped.append(DataError(path, "skipped \(unread) image(s) of '\(split)' in formats keypoints does not read (only JPEG and PNG): convert them"))
+        }
+        for image in found {
             let labels = labelFile(for: image)
             guard FileManager.default.fileExists(atPath: labels) else { unlabelled += 1; continue }
             do {
@@ -98,9 +102,13 @@ public enum YOLOPoseLabels {
         return idx.indices.filter { $0 < idx[$0] }.map { [$0, idx[$0]] }
     }
 
-    /// The images of a split: folders (searched recursively), .txt lists (paths relative to the root).
-    private static func images(_ sources: [String], root: String, yaml: String) throws -> [String] {
-        var out: [String] = []
+    /// Other image formats Ultralytics reads; counted and reported when a split folder holds them.
+    static let otherImageExtensions: Set<String> = ["bmp", "webp", "tif", "tiff", "dng", "mpo", "pfm", "heic"]
+
+    /// The images of a split, and how many in formats not read here: folders (searched recursively)
+    /// and .txt lists (as Ultralytics: `./x` from the list's folder, other relative paths from the root).
+    private static func images(_ sources: [String], root: String, yaml: String) throws -> ([String], unread: Int) {
+        var out: [String] = [], unread = 0
         for source in sources {
             let path = LabelPaths.absolute(source, base: root)
             var folder: ObjCBool = false
@@ -111,15 +119,17 @@ public enum YOLOPoseLabels {
             if folder.boolValue {
                 let walk = FileManager.default.enumerator(atPath: path)
                 while let name = walk?.nextObject() as? String {
-                    if imageExtensions.contains((name as NSString).pathExtension.lowercased()) { out.append(path + "/" + name) }
+                    let ext = (name as NSString).pathExtension.lowercased()
+                    if imageExtensions.contains(ext) { out.append(path + "/" + name) } else if otherImageExtensions.contains(ext) { unread += 1 }
                 }
             } else {
                 let list = String(decoding: try LabelFiles.contents(of: path, what: "image list"), as: UTF8.self)
+                let listFolder = LabelPaths.folder(of: path)
                 out += list.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                    .map { LabelPaths.absolute($0, base: root) }
+                    .map { LabelPaths.absolute($0, base: $0.hasPrefix("./") ? listFolder : root) }
             }
         }
-        return out.sorted()
+        return (out.sorted(), unread)
     }
 
     /// `.../images/<rest>.<ext>` -> `.../labels/<rest>.txt` (the last `/images/` in the path).

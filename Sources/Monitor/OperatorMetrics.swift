@@ -34,9 +34,11 @@ final class OperatorMetrics: @unchecked Sendable {
         up = gauge("training", "1 while training, 0 once the run has ended.")
         nme.set(.nan)          // not 0 (a perfect score) before the first validation
         meanShape.set(.nan)
-        stepSeconds = Dictionary(uniqueKeysWithValues: ["total", "compute", "transfer", "update"].map { part in
-            (part, gauge("step", unit: "seconds", labels: [("part", part)], "The last step's time, seconds: total, and its compute (per worker), transfer and coordinator update."))
-        })
+        // The total apart from its parts: a sum over a label's values must mean something (Prometheus' naming guide).
+        stepSeconds = Dictionary(uniqueKeysWithValues: ["compute", "transfer", "update"].map { part in
+            (part, gauge("step_part", unit: "seconds", labels: [("part", part)],
+                         "The last step's time by part, seconds: compute and transfer per worker, and the coordinator's update."))
+        }).merging(["total": gauge("step", unit: "seconds", "The last step's time, seconds.")]) { a, _ in a }
         reassigned = counter("microbatches_reassigned_total", "Micro-batches taken from a removed worker and given to another.")
         dropped = counter("messages_dropped_total", "Malformed or refused messages the coordinator dropped.")
     }
