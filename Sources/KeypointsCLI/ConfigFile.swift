@@ -38,10 +38,11 @@ enum ConfigFile {
         if rest.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {
             throw ConfigFileError("--config", "is given twice; give one file (put shared keys in it, or flags on the command line)")
         }
-        var given = givenNames(Array(rest[consumed...]), flags: flags)
-        for (a, b) in exclusive {
-            if given.contains(a) { given.insert(b) }
-            if given.contains(b) { given.insert(a) }
+        let typed = givenNames(Array(rest[consumed...]), flags: flags)
+        var given = typed
+        for (a, b) in exclusive {   // from what was typed only: --out drops the file's resume, not its overwrite
+            if typed.contains(a) { given.insert(b) }
+            if typed.contains(b) { given.insert(a) }
         }
         let entries = try read(path, flags: flags).filter { !given.contains($0.name) }
         origins = Dictionary(entries.map { ($0.name, $0.origin) }, uniquingKeysWith: { a, _ in a })

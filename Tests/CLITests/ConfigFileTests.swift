@@ -85,6 +85,25 @@ final class ConfigFileTests: XCTestCase {
                       "an extended run's config.yaml keeps the epochs its schedule was made for and says it was extended:\n\(yaml)")
     }
 
+    /// `--out` on the command line drops the file's `resume` (they cannot go together) but not its
+    /// `overwrite`: the same command twice starts the run afresh twice.
+    func testCommandLineOutKeepsTheFilesOverwrite() throws {
+        let config = try write("again.yaml", """
+            data: \(dir.appendingPathComponent("cards/labels.csv").path)
+            alpha: 0.25
+            input-size: 96
+            hidden: 8
+            epochs: 1
+            batch-size: 8
+            overwrite: true
+            resume: /nonexistent
+            """)
+        for _ in 0..<2 {
+            let r = try BinaryRunner.run(["train", "--config", config, "--out", dir.appendingPathComponent("again").path])
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        }
+    }
+
     func testBadFilesAreErrorsNamingFileLineAndFix() throws {
         let cases: [(String, String)] = [
             ("epochs: 2\nlrr: 0.01\n", "bad.yaml:2: unknown key 'lrr': keypoints train has no --lrr; did you mean 'lr'?"),
