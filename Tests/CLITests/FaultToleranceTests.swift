@@ -41,6 +41,17 @@ final class Background {
 
     func kill() { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
 
+    /// Ctrl-C: SIGINT, then its exit status once it has stopped (its own children with it); SIGKILL
+    /// after `timeout` seconds (nil then).
+    func interrupt(timeout: Double = 60) -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        Foundation.kill(process.processIdentifier, SIGINT)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(); return nil }
+        return process.terminationStatus
+    }
+
     func finish(timeout: Double = 180) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(50_000) }

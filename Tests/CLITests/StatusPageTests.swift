@@ -24,7 +24,7 @@ final class StatusPageTests: XCTestCase {
                                   "--hidden", "8", "--epochs", "500", "--batch-size", "8", "--micro-batch", "4", "--workers", "2",
                                   "--metrics-port", "0", "--out", dir.appendingPathComponent("run").path],
                                  log: dir.appendingPathComponent("train.log"))
-        defer { run.kill() }
+        defer { _ = run.interrupt() }
         XCTAssertTrue(run.wait(for: "status page: http://127.0.0.1:"), run.output)
         XCTAssertTrue(run.wait(for: "epoch   3 "), "three epochs for the curves: \(run.output)")
         let line = try XCTUnwrap(run.output.split(separator: "\n").first { $0.contains("status page: http://") })
@@ -65,6 +65,12 @@ final class StatusPageTests: XCTestCase {
             let p = picture[x, y]; return Int(p.0) << 16 | Int(p.1) << 8 | Int(p.2) } })
         XCTAssertGreaterThan(colours.count, 20, "the screenshot is blank")
         try? FileManager.default.copyItem(at: screenshot, to: FileManager.default.temporaryDirectory.appendingPathComponent("keypoints-status-page.png"))
+
+        // Ctrl-C stops the run and its two worker processes: none is left behind.
+        let endpoint = try XCTUnwrap(run.output.components(separatedBy: "listening on ").dropFirst().first?.prefix { !$0.isWhitespace })
+        XCTAssertEqual(run.interrupt(), 130, run.output)
+        let left = try runChild(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "--connect \(endpoint) "])
+        XCTAssertTrue(left.stdout.isEmpty, "workers left behind: \(left.stdout)")
     }
 
     private func fetch(_ url: String) throws -> String {
