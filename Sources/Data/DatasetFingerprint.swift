@@ -74,7 +74,7 @@ public enum DatasetFingerprint {
         hash.update(number: UInt64(set.records.count))
         // A YOLO-pose dataset's labels are in one txt per image, not in the YAML: its records' keypoints
         // are hashed too (other formats keep the fingerprint they always had).
-        if ["yaml", "yml"].contains((set.sourceFile as NSString).pathExtension.lowercased()) {
+        if YOLOPoseLabels.isDataset(set.sourceFile) {
             for record in set.records {
                 hash.update(counted: Foundation.Data(record.keypoints.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
                                                      + record.visibility))

@@ -64,6 +64,14 @@ public enum YOLOPoseLabels {
         return (LabelSet(records: records, description: description, sourceFile: path), skipped)
     }
 
+    /// True when `path` names a YOLO-pose dataset YAML (by its extension, as LabelReader picks it).
+    public static func isDataset(_ path: String) -> Bool {
+        ["yaml", "yml"].contains((path as NSString).pathExtension.lowercased())
+    }
+
+    /// True when `path` is a dataset YAML with a `val:` split: the held-out images it names itself.
+    public static func hasValidationSplit(_ path: String) -> Bool { isDataset(path) && has(split: "val", yaml: path) }
+
     /// True when the YAML at `path` names a `split:` entry.
     public static func has(split: String, yaml path: String) -> Bool {
         (try? dataset(path))?[split] != nil

@@ -38,7 +38,7 @@ enum ConfigFile {
         if rest.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {
             throw ConfigFileError("--config", "is given twice; give one file (put shared keys in it, or flags on the command line)")
         }
-        let typed = givenNames(Array(rest[consumed...]), flags: flags)
+        let typed = Set(values(of: Array(rest[consumed...]), flags: flags).keys)
         var given = typed
         for (a, b) in exclusive {   // from what was typed only: --out drops the file's resume, not its overwrite
             if typed.contains(a) { given.insert(b) }
@@ -147,14 +147,16 @@ enum ConfigFile {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The values of the named flags in `arguments` (as parsed by `flags`): long name -> values.
+    /// The values of the named flags in `arguments` (as parsed by `flags`, up to a `--`): long name
+    /// -> values (empty for a flag).
     static func values(of arguments: [String], flags: CommandFlags) -> [String: [String]] {
         var values: [String: [String]] = [:]
         var i = 0
         while i < arguments.count {
             defer { i += 1 }
             let token = arguments[i]
-            guard token.hasPrefix("-"), token != "--" else { continue }
+            if token == "--" { break }
+            guard token.hasPrefix("-") else { continue }
             let body = token.hasPrefix("--") ? String(token.dropFirst(2)) : flags.longName(ofShort: String(token.dropFirst())) ?? ""
             let name = String(body.prefix { $0 != "=" })
             guard let flag = flags.flag(named: name) else { continue }
@@ -178,20 +180,6 @@ enum ConfigFile {
             line += (line.isEmpty ? "" : " ") + word
         }
         return line.isEmpty ? lines : lines + [line]
-    }
-
-    /// The long names of the flags in `arguments` (short ones mapped to long).
-    private static func givenNames(_ arguments: [String], flags: CommandFlags) -> Set<String> {
-        var names: Set<String> = []
-        for token in arguments {
-            if token == "--" { break }
-            if token.hasPrefix("--") {
-                names.insert(String(token.dropFirst(2).prefix { $0 != "=" }))
-            } else if token.hasPrefix("-"), token.count == 2, let long = flags.longName(ofShort: String(token.dropFirst())) {
-                names.insert(long)
-            }
-        }
-        return names
     }
 
     private static func kind(_ node: Node) -> String {

@@ -100,7 +100,7 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("--data is needed: \(model) is a saved model outside a run folder, so no held-out split is known")
         }
         // A YOLO-pose dataset YAML is measured on its val: split (the images it holds out).
-        let yaml = ["yaml", "yml"].contains((data as NSString).pathExtension.lowercased()) && YOLOPoseLabels.has(split: "val", yaml: data)
+        let yaml = YOLOPoseLabels.hasValidationSplit(data)
         let dataset = try KeypointDataset.load(labels: data, skipBad: skipBad, split: yaml ? "val" : "train")
         let origin = try heldOutNote(run: run, data: data, dataset: dataset, modelFolder: modelFolder)
         guard dataset.description.keypointCount == predictor.names.count else {

@@ -203,8 +203,7 @@ final class RunSetup {
         let all = try KeypointDataset.load(labels: data, description: d.describe, skipBad: d.skipBad)
         report(all.skipped)
         // A YOLO-pose dataset YAML names its own validation split.
-        let yamlValidation = d.val == nil && ["yaml", "yml"].contains((data as NSString).pathExtension.lowercased())
-            && YOLOPoseLabels.has(split: "val", yaml: data)
+        let yamlValidation = d.val == nil && YOLOPoseLabels.hasValidationSplit(data)
         if let val = d.val ?? (yamlValidation ? data : nil) {
             if yamlValidation { say("validation: the val: split of \(data)") }
             let validation = try KeypointDataset.load(labels: val, description: d.describe, skipBad: d.skipBad,
