@@ -1,6 +1,7 @@
 // The coordinator as a gradient source: hands each step's micro-batches to whichever workers are
-// alive (ShardFields first for samples they lack), collects every result exactly once, and after
-// the engine's update broadcasts the new weights. The engine (Training) does the reduction and the
+// alive (ShardFields first for samples they lack), up to two per worker so that none waits for its
+// next one, collects every result exactly once, hands out the next step's micro-batches before the
+// engine's update (workers decode them meanwhile), and after the update broadcasts the new weights. The engine (Training) does the reduction and the
 // optimizer, exactly as in one process. It never waits on a peer: sends do not block, a peer that
 // stops reading or answering is dropped and its work requeued, and what a peer reports is checked
 // against what it was given.
@@ -26,6 +27,8 @@ public final class Coordinator: GradientSource {
         public var slowFactor = 10.0
         public var minimumDeadline = 30.0
         public var deadlineSamples = 8
+        /// Micro-batches a worker holds at most: one it computes, the next it decodes meanwhile.
+        public var outstanding = 2
         public init() {}
     }
 
@@ -34,7 +37,10 @@ public final class Coordinator: GradientSource {
     private let config: RunConfig
     /// The engine's network: the weights every worker computes with.
     private let store: ParameterStore
-    private let stepsPerEpoch: Int
+    private let plan: StepPlan
+    private var stepsPerEpoch: Int { plan.stepsPerEpoch }
+    /// Weights out and gradients in, at the run's wire precision.
+    private let wire: WireFloats
     private let options: Options
     private let log: (String) -> Void
     private var members = Membership()
@@ -71,6 +77,8 @@ public final class Coordinator: GradientSource {
     /// Hears the workers and counters after each step and each join or departure (the status page).
     public var onStatus: ((ClusterStatus) -> Void)?
     private var current: Collection?
+    /// The next step's micro-batches, handed out before the engine's update of this one.
+    private var ahead: Collection?
 
     public init(transport: CoordinatorTransport, dataset: KeypointDataset, config: RunConfig, network: KeypointNetwork,
                 options: Options, log: @escaping (String) -> Void) {
@@ -78,10 +86,11 @@ public final class Coordinator: GradientSource {
         self.dataset = dataset
         self.config = config
         self.store = network.store
-        self.stepsPerEpoch = StepPlan(samples: dataset.count, config: config).stepsPerEpoch
+        self.plan = StepPlan(samples: dataset.count, config: config)
+        self.wire = WireFloats(precision: config.wirePrecision, layout: network.store.layout)
         self.options = options
         self.log = log
-        transport.limits = .coordinator(for: store)
+        transport.limits = .coordinator(for: store, wire: wire)
         transport.onDropped = { [weak self] peer, why in self?.malformed(from: peer, "a malformed message from \(peer): \(why)") }
     }
 
@@ -113,9 +122,15 @@ public final class Coordinator: GradientSource {
     // MARK: GradientSource
 
     public func gradients(for work: StepWork, shouldStop: () -> Bool) throws -> SourcedGradients {
-        current = Collection(work: work, pending: Array(work.microBatches.indices))
+        if let a = ahead, a.work == work {
+            current = a
+            members.restartClocks()
+        } else {
+            current = Collection(work: work, pending: Array(work.microBatches.indices))
+            members.clearAssignments()
+        }
+        ahead = nil
         defer { current = nil }
-        members.clearAssignments()
         let stepStarted = Date()
         var lastProbe = Date(), lastStall = Date(), lastWait = Date.distantPast
         while let c = current, c.results.count < work.microBatches.count {
@@ -149,7 +164,9 @@ public final class Coordinator: GradientSource {
         let c = current!
         publish()
         let results = work.microBatches.indices.compactMap { c.results[$0] }
-        return SourcedGradients(results: results, roundTripSeconds: c.roundTrips, workers: members.count)
+        let sourced = SourcedGradients(results: results, roundTripSeconds: c.roundTrips, workers: members.count)
+        try handOutAhead(plan.work(step: work.step + 1))
+        return sourced
     }
 
     public func stepDone(stepsDone: Int, more: Bool) throws {
@@ -228,14 +245,14 @@ public final class Coordinator: GradientSource {
             return log("dropped stale gradients from \(peer) (step \(m.step), now \(current?.work.step ?? -1))")
         }
         guard let f = try? m.fields(GradientFields.self) else { return malformed(from: peer, "gradients with malformed fields from \(peer)") }
-        guard c.results[f.microBatch] == nil, members.assignment(of: peer) == f.microBatch else {
+        guard c.results[f.microBatch] == nil, members.assignments(of: peer).contains(f.microBatch) else {
             return log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
         }
         if let wrong = inconsistency(f, assigned: c.work.microBatches[f.microBatch]) {
             return malformed(from: peer, "gradients from \(peer) for micro-batch \(f.microBatch): \(wrong)")
         }
         // The transport's limits admit only these frame sizes; the guards keep a wrong one harmless.
-        guard m.bulk.count == (f.hasStatistics ? 2 : 1), let g = m.bulk[0].floatArray(expected: store.parameters.count) else {
+        guard m.bulk.count == (f.hasStatistics ? 2 : 1), let g = wire.floats(m.bulk[0]) else {
             return malformed(from: peer, "gradients of the wrong size from \(peer)")
         }
         let statistics = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : nil
@@ -274,18 +291,34 @@ public final class Coordinator: GradientSource {
 
     // MARK: Work
 
-    /// Gives every idle worker the pending micro-batch whose samples it holds most of.
+    /// Gives every worker with room the pending micro-batch whose samples it holds most of: first
+    /// one to each worker that holds none, then a second to each that holds one, and so on up to
+    /// `outstanding`, so that work spreads over all workers before any gets a second.
     private func dispatch() throws {
-        for name in members.idle {
-            guard let c = current, let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
-                                                                       holds: members.holds(name)) else { return }
-            let delivery = try assign(best, of: c.work, to: name)
-            if delivery == .sent {
-                current?.pending.removeAll { $0 == best }
-            } else {
-                drop(name, delivery)
+        for level in 0..<max(1, options.outstanding) {
+            for name in members.holding(level) {
+                guard let c = current, let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
+                                                                           holds: members.holds(name)) else { return }
+                let delivery = try assign(best, of: c.work, to: name)
+                if delivery == .sent {
+                    current?.pending.removeAll { $0 == best }
+                } else {
+                    drop(name, delivery)
+                }
             }
         }
+    }
+
+    /// Hands out the micro-batches of the step after this one, whose work is known before this
+    /// step's update is: workers decode and augment them while the coordinator reduces, updates and
+    /// broadcasts, and start computing the moment the new weights arrive. Kept for the next
+    /// `gradients(for:)`, which starts over if its work is not this one (the run ended first).
+    private func handOutAhead(_ next: StepWork) throws {
+        guard started, options.outstanding > 1, !next.microBatches.isEmpty else { return }
+        current = Collection(work: next, pending: Array(next.microBatches.indices))
+        members.clearAssignments()
+        try dispatch()
+        ahead = current
     }
 
     /// Sends the samples the worker lacks, then the work.
@@ -349,13 +382,19 @@ public final class Coordinator: GradientSource {
     private func forget(_ name: PeerID, reason: String) {
         guard members.contains(name) else { return }
         let held = members.remove(name)
-        if let held {
-            current?.pending.append(held)
-            current?.requeued.insert(held)
-            reassigned += 1
+        // Between steps (a failed weights broadcast) what it held is the next step's, handed out ahead.
+        if current != nil {
+            current?.pending.append(contentsOf: held)
+            current?.requeued.formUnion(held)
+        } else {
+            ahead?.pending.append(contentsOf: held)
+            ahead?.requeued.formUnion(held)
         }
+        reassigned += held.count
         publish()
-        log("worker \(name) removed (\(reason))" + (held.map { "; micro-batch \($0) goes to another worker" } ?? ""))
+        let moved = held.map(String.init).joined(separator: ", ")
+        log("worker \(name) removed (\(reason))"
+            + (held.isEmpty ? "" : "; micro-batch\(held.count > 1 ? "es" : "") \(moved) \(held.count > 1 ? "go" : "goes") to other workers"))
     }
 
     /// Tells `onStatus` the workers and counters as they are now.
@@ -367,8 +406,7 @@ public final class Coordinator: GradientSource {
     private func weightsMessage(step: Int, epoch: Int) throws -> Message {
         if let w = weights, w.step == step { return w.message }
         let m = try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
-                            bulk: [.floats(store.parameters.base, count: store.parameters.count),
-                                   .floats(store.statistics.base, count: store.statistics.count)])
+                            bulk: [wire.frame(store.parameters.base), .floats(store.statistics.base, count: store.statistics.count)])
         weights = (step, m)
         return m
     }

@@ -1,5 +1,6 @@
 // Who the coordinator is working with: the workers that said hello, the samples each holds, the
-// micro-batch each is computing, what each has done, and the liveness checks that remove the dead ones.
+// micro-batches each holds (up to two: one computing, one decoding behind it), what each has done,
+// and the liveness checks that remove the dead ones.
 import Foundation
 import Training
 
@@ -7,8 +8,10 @@ import Training
 struct Peer {
     /// Dataset indices this worker holds (sent once, kept in its memory).
     var holds: Set<Int> = []
-    /// The micro-batch it is computing, and since when.
-    var assignment: (microBatch: Int, since: Date)?
+    /// The micro-batches it was given and has not answered, in the order it computes them; `since`
+    /// is when each became the one it works on (the first: handed out, or the step started; the
+    /// next: its predecessor's answer came), so a round trip is one micro-batch's wait, not two.
+    var assignments: [(microBatch: Int, since: Date)] = []
     /// What it said of itself in its hello.
     var hello: HelloFields?
     var joined = Date(), lastSeen = Date()
@@ -45,44 +48,58 @@ struct Membership {
                 WorkerStatus(name: n, host: p.hello.map { String($0.host.prefix(64)) } ?? "", pid: Int(p.hello?.pid ?? 0),
                              threads: p.hello?.threads ?? 0, joined: p.joined.timeIntervalSince1970,
                              lastSeen: p.lastSeen.timeIntervalSince1970, microBatchesDone: p.done, microBatchesTakenOver: p.tookOver,
-                             imagesPerSecond: p.computeSeconds > 0 ? Double(p.samples) / p.computeSeconds : 0, busy: p.assignment != nil)
+                             imagesPerSecond: p.computeSeconds > 0 ? Double(p.samples) / p.computeSeconds : 0, busy: !p.assignments.isEmpty)
             }
         }
     }
 
-    /// Removes a worker; returns the micro-batch it held, to be given to another.
+    /// Removes a worker; returns the micro-batches it held, to be given to others.
     @discardableResult
-    mutating func remove(_ name: PeerID) -> Int? { peers.removeValue(forKey: name)?.assignment?.microBatch }
+    mutating func remove(_ name: PeerID) -> [Int] { peers.removeValue(forKey: name)?.assignments.map(\.microBatch) ?? [] }
 
-    /// Workers with no micro-batch, in name order.
-    var idle: [PeerID] { names.filter { peers[$0]?.assignment == nil } }
+    /// Workers holding exactly `count` micro-batches, in name order.
+    func holding(_ count: Int) -> [PeerID] { names.filter { peers[$0]?.assignments.count == count } }
 
-    /// Workers computing a micro-batch, with it: `name (micro-batch 3)`.
+    /// Workers with micro-batches, with them: `name (micro-batch 3)`, `name (micro-batches 3, 5)`.
     var busy: [String] {
-        names.compactMap { n in peers[n]?.assignment.map { "\(n) (micro-batch \($0.microBatch))" } }
+        names.compactMap { n in
+            guard let a = peers[n]?.assignments, !a.isEmpty else { return nil }
+            return "\(n) (micro-batch\(a.count > 1 ? "es" : "") \(a.map { String($0.microBatch) }.joined(separator: ", ")))"
+        }
     }
 
-    /// The micro-batch `name` is computing, if any.
-    func assignment(of name: PeerID) -> Int? { peers[name]?.assignment?.microBatch }
+    /// The micro-batches `name` holds, in the order it computes them.
+    func assignments(of name: PeerID) -> [Int] { peers[name]?.assignments.map(\.microBatch) ?? [] }
 
     func holds(_ name: PeerID) -> Set<Int> { peers[name]?.holds ?? [] }
 
     mutating func sent(_ indices: [Int], to name: PeerID) { peers[name]?.holds.formUnion(indices) }
 
-    mutating func assign(_ microBatch: Int, to name: PeerID) { peers[name]?.assignment = (microBatch, Date()) }
+    /// Gives `name` one more micro-batch; its clock starts now if it is the only one.
+    mutating func assign(_ microBatch: Int, to name: PeerID) { peers[name]?.assignments.append((microBatch, Date())) }
 
-    /// The assignment of `name` if it is `microBatch`; cleared, returning its round-trip seconds.
+    /// `microBatch` if `name` holds it: removed, returning the seconds since it became the one
+    /// `name` works on; the next one's clock starts now.
     mutating func complete(_ microBatch: Int, by name: PeerID) -> Double? {
-        guard let a = peers[name]?.assignment, a.microBatch == microBatch else { return nil }
-        peers[name]?.assignment = nil
-        return Date().timeIntervalSince(a.since)
+        guard let a = peers[name]?.assignments, let i = a.firstIndex(where: { $0.microBatch == microBatch }) else { return nil }
+        let now = Date()
+        peers[name]?.assignments.remove(at: i)
+        if i == 0, !(peers[name]?.assignments.isEmpty ?? true) { peers[name]?.assignments[0].since = now }
+        return now.timeIntervalSince(a[i].since)
     }
 
-    /// Forgets every assignment (a new step starts).
-    mutating func clearAssignments() { for n in peers.keys { peers[n]?.assignment = nil } }
+    /// Forgets every assignment (a new step starts that nobody was given work of).
+    mutating func clearAssignments() { for n in peers.keys { peers[n]?.assignments = [] } }
 
-    /// Workers that have held their micro-batch longer than `deadline` seconds.
+    /// Restarts the clock of every worker's first micro-batch (a step whose work was handed out
+    /// ahead starts now: the wait for the update and the weights is not the worker's).
+    mutating func restartClocks() {
+        let now = Date()
+        for n in peers.keys where !(peers[n]?.assignments.isEmpty ?? true) { peers[n]?.assignments[0].since = now }
+    }
+
+    /// Workers whose current micro-batch has taken longer than `deadline` seconds.
     func overdue(deadline: Double) -> [PeerID] {
-        names.filter { n in peers[n]?.assignment.map { Date().timeIntervalSince($0.since) > deadline } ?? false }
+        names.filter { n in peers[n]?.assignments.first.map { Date().timeIntervalSince($0.since) > deadline } ?? false }
     }
 }

@@ -7,8 +7,10 @@ import Training
 /// The protocol version; both sides must speak the same one. 2: the welcome's run configuration
 /// carries the BN statistics prior. 3: it carries the head kind and its settings, the feature
 /// stride and the neck (a v2 worker would build a regression head). 4: `rejoin`; workers no longer
-/// say hello again on silence, and each side refuses frames its kind may not carry.
-public let wireProtocolVersion: UInt16 = 4
+/// say hello again on silence, and each side refuses frames its kind may not carry. 5: weights and
+/// gradients travel at the run's wire precision (f32, bf16, fp16 with per-tensor scales); a worker
+/// holds up to two micro-batches, and may be sent the next step's before that step's weights.
+public let wireProtocolVersion: UInt16 = 5
 
 /// What a message is. Direction and timing are given per case.
 public enum MessageKind: UInt8, Sendable, CaseIterable {
@@ -21,13 +23,14 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// bulk: one frame per encoded image). Sent once per sample: later epochs move no image bytes.
     case shard = 3
     /// Coordinator -> worker, after each optimizer step (and to a joining worker): the weights for
-    /// `step` (bulk: parameters, BN statistics).
+    /// `step` (bulk: parameters at the run's wire precision, BN statistics in f32).
     case weights = 4
     /// Coordinator -> worker: compute one micro-batch of `step` (metadata: epoch, micro-batch id,
-    /// dataset indices, loss normaliser, dropout seed).
+    /// dataset indices). A worker holds up to two; work for the step after its weights' step comes
+    /// ahead of those weights (the worker decodes it, and computes it once they arrive).
     case work = 5
     /// Worker -> coordinator: the result of a work message (metadata: micro-batch id, loss, sample
-    /// count; bulk: gradients, then BN batch means and variances in layer order).
+    /// count; bulk: gradients at the run's wire precision, then BN batch means and variances in f32).
     case gradients = 6
     /// Either way, when idle: "still here".
     case heartbeat = 7
@@ -107,7 +110,8 @@ public struct ShardFields: Codable, Sendable {
     }
 }
 
-/// `weights`: the header's step is the step these weights start. Bulk: parameters, statistics (f32 LE).
+/// `weights`: the header's step is the step these weights start. Bulk: parameters (``WireFloats``),
+/// statistics (f32 LE).
 public struct WeightsFields: Codable, Sendable {
     public var epoch: Int
 }
@@ -123,8 +127,8 @@ public struct WorkFields: Codable, Sendable {
     }
 }
 
-/// `gradients`: bulk frame 0 holds the gradient sum, frame 1 (when `hasStatistics`) the BN batch
-/// statistics, both f32 little-endian in the buffers' layouts.
+/// `gradients`: bulk frame 0 holds the gradient sum (``WireFloats``), frame 1 (when `hasStatistics`)
+/// the BN batch statistics (f32 little-endian), both in the buffers' layouts.
 public struct GradientFields: Codable, Sendable {
     public var microBatch: Int
     public var lossSum: Float
@@ -132,7 +136,8 @@ public struct GradientFields: Codable, Sendable {
     public var samples: Int
     public var hasStatistics: Bool
     public var failures: [String]
-    /// Seconds the worker spent decoding, augmenting and computing (for the step-time split).
+    /// Seconds of forward, loss and backward (for the step-time split). Decoding and augmenting run
+    /// ahead on another thread and are not counted.
     public var computeSeconds: Double
 
     public init(microBatch: Int, lossSum: Float, labelled: Float, samples: Int, hasStatistics: Bool, failures: [String],
@@ -152,11 +157,11 @@ public struct ReasonFields: Codable, Sendable {
 
 extension WireLimits {
     /// What the coordinator accepts from workers: hello, heartbeat and bye with no bulk, and
-    /// gradients with exactly the gradient frame (P floats) and optionally the BN statistics frame
-    /// (S floats) of `store`. Headers are at most 256 KiB (a gradients header lists the samples a
-    /// worker skipped, each with its path and reason).
-    public static func coordinator(for store: ParameterStore) -> WireLimits {
-        let p = store.parameters.count * 4, s = store.statistics.count * 4
+    /// gradients with exactly the gradient frame (`wire`'s size) and optionally the BN statistics
+    /// frame (S floats) of `store`. Headers are at most 256 KiB (a gradients header lists the
+    /// samples a worker skipped, each with its path and reason).
+    public static func coordinator(for store: ParameterStore, wire: WireFloats) -> WireLimits {
+        let p = wire.frameBytes, s = store.statistics.count * 4
         return WireLimits(headerBytes: 256 << 10, kinds: [
             .hello: .none, .heartbeat: .none, .bye: .none, .gradients: .oneOf([[p], [p, s]]),
         ])
@@ -171,10 +176,10 @@ extension WireLimits {
     ])
 
     /// What a worker accepts once it has built the model of `store`: weights are exactly its
-    /// parameters and BN statistics.
-    public static func worker(for store: ParameterStore) -> WireLimits {
+    /// parameters (`wire`'s size) and BN statistics.
+    public static func worker(for store: ParameterStore, wire: WireFloats) -> WireLimits {
         var limits = workerBeforeWelcome
-        limits.kinds[.weights] = .oneOf([[store.parameters.count * 4, store.statistics.count * 4]])
+        limits.kinds[.weights] = .oneOf([[wire.frameBytes, store.statistics.count * 4]])
         return limits
     }
 }

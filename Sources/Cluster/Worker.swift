@@ -1,5 +1,6 @@
 // A worker process: joins a coordinator, keeps the samples it is sent, and answers each work
-// message with the gradients of that micro-batch. It needs no access to the dataset files. It
+// message with the gradients of that micro-batch, decoding the next one while it computes
+// (WorkPipeline.swift). It needs no access to the dataset files. It
 // checks everything it receives as the coordinator does: a malformed message is logged and dropped,
 // and what it cannot work with is reported to the coordinator before the worker leaves.
 import Data
@@ -14,7 +15,11 @@ public final class Worker {
     /// The run's compute, samples and renderer; made anew when a welcome brings another configuration.
     private var computer: MicroBatchComputer?
     private var samples = SampleStore()
-    private var loader: BatchLoader?
+    /// Decodes and computes the micro-batches in flight; made anew with each welcome.
+    private var pipeline: WorkPipeline?
+    /// Weights and gradients at the run's wire precision.
+    private var wire: WireFloats?
+    /// The step of the latest weights received (the pipeline loads them when it is free).
     private var weightsStep: UInt64?
     /// Seconds without any message after which the worker sends a heartbeat. A coordinator that
     /// does not know this worker (it restarted) answers with `rejoin`; silence alone never makes
@@ -70,8 +75,10 @@ public final class Worker {
         var lastSent = Date(), lastHeard = Date(), hinted = false
         let started = Date()
         while true {
+            if try sendOutcomes() { lastSent = Date() }
             let message: Message?
-            do { message = try transport.receive(timeout: 500) } catch {
+            // While micro-batches are in flight, look for their results every 2 ms.
+            do { message = try transport.receive(timeout: pipeline?.busy == true ? 2 : 500) } catch {
                 log("dropped a malformed message from the coordinator: \(error)")
                 lastHeard = Date()
                 continue
@@ -121,14 +128,12 @@ public final class Worker {
             guard let computer else { throw MalformedInput(reason: "a shard before the welcome") }
             try keep(fields(m, ShardFields.self), images: m.bulk, keypoints: computer.config.model.keypoints)
         case .weights:
-            guard let computer else { throw MalformedInput(reason: "weights before the welcome") }
-            let store = computer.network.store
-            guard m.bulk.count == 2, let p = m.bulk[0].floatArray(expected: store.parameters.count),
-                  let s = m.bulk[1].floatArray(expected: store.statistics.count) else {
+            guard let computer, let wire, let pipeline else { throw MalformedInput(reason: "weights before the welcome") }
+            guard m.bulk.count == 2, let p = wire.floats(m.bulk[0]),
+                  let s = m.bulk[1].floatArray(expected: computer.network.store.statistics.count) else {
                 throw MalformedInput(reason: "weights of the wrong size (coordinator and worker built differently?)")
             }
-            store.parameters.load(p)
-            store.statistics.load(s)
+            pipeline.setWeights(step: m.step, parameters: p, statistics: s)
             weightsStep = m.step
         case .work:
             try compute(m, fields(m, WorkFields.self))
@@ -145,20 +150,26 @@ public final class Worker {
         return false
     }
 
-    /// Builds the model and loader of the welcome's configuration (unless it is the one held).
+    /// Builds the model and loader of the welcome's configuration (unless it is the one held), and
+    /// a new pipeline: what was in flight belonged to the coordinator's previous life.
     private func join(_ config: RunConfig) throws {
         if let wrong = Self.inconsistency(config) { throw Leaving(reason: "the coordinator's run configuration \(wrong)") }
+        pipeline?.drain()
+        pipeline = nil
         if computer?.config != config {
             do { computer = try MicroBatchComputer(config: config) } catch {
                 throw Leaving(reason: "cannot build the coordinator's model: \(error)")
             }
             samples = SampleStore()
-            loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
-                                 seed: config.training.seed, threads: 1)
-            transport.limits = .worker(for: computer!.network.store)
+            let store = computer!.network.store
+            wire = WireFloats(precision: config.wirePrecision, layout: store.layout)
+            transport.limits = .worker(for: store, wire: wire!)
             log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
-                + "micro-batch \(config.microBatch)")
+                + "micro-batch \(config.microBatch), \(config.wirePrecision) on the wire")
         }
+        let loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
+                                 seed: config.training.seed, threads: 1)
+        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!)
         weightsStep = nil
     }
 
@@ -192,11 +203,12 @@ public final class Worker {
         }
     }
 
-    /// Computes one micro-batch and sends its gradients. Work for other weights is dropped; work
-    /// naming samples this worker never kept (a shard it refused) makes it start afresh with a
-    /// hello, so that the coordinator sends them again.
+    /// Queues one micro-batch: its decoding starts now, its compute once the compute thread is free
+    /// and its step's weights are loaded. Work for a step other than the latest weights' or the
+    /// next (sent ahead of its weights) is dropped; work naming samples this worker never kept (a
+    /// shard it refused) makes it start afresh with a hello, so that the coordinator sends them again.
     private func compute(_ m: Message, _ f: WorkFields) throws {
-        guard let computer, let loader, weightsStep == m.step else {
+        guard let computer, let pipeline, let weightsStep, m.step == weightsStep || m.step == weightsStep + 1 else {
             throw MalformedInput(reason: "work for step \(m.step), but the weights are for step \(weightsStep.map(String.init) ?? "none")")
         }
         guard f.epoch >= 0, f.microBatch >= 0, !f.indices.isEmpty, f.indices.count <= computer.config.microBatch else {
@@ -206,20 +218,30 @@ public final class Worker {
         guard missing.isEmpty else {
             log("micro-batch \(f.microBatch) of step \(m.step) needs samples \(missing.prefix(5)) this worker does not hold: "
                 + "saying hello again to be sent them")
+            pipeline.drain()
+            self.pipeline = nil
             self.computer = nil
             lastHello = .distantPast
             return try sayHello()
         }
-        let started = Date()
-        let batch = loader.load(epoch: f.epoch, indices: f.indices)
-        var r = try computer.compute(batch, step: Int(m.step), epoch: f.epoch, index: f.microBatch)
-        r.computeSeconds = Date().timeIntervalSince(started)  // decoding and augmenting count as compute
+        pipeline.submit(WorkPipeline.Job(step: m.step, fields: f))
+    }
 
-        var bulk: [Frame] = [.floats(r.gradients)]
-        if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
-        let fields = GradientFields(microBatch: f.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
-                                    hasStatistics: r.batchStatistics != nil, failures: r.failures,
-                                    computeSeconds: r.computeSeconds)
-        try transport.send(try Message(kind: .gradients, step: m.step, fields, bulk: bulk))
+    /// Sends the gradients of every micro-batch finished since the last call, in order; true when
+    /// it sent any.
+    private func sendOutcomes() throws -> Bool {
+        var sent = false
+        for outcome in pipeline?.takeOutcomes() ?? [] {
+            switch outcome {
+            case .gradients(let message):
+                try transport.send(message)
+                sent = true
+            case .stale(let job, let step):
+                log("dropped micro-batch \(job.fields.microBatch) of step \(job.step): weights for step \(step) came first")
+            case .failed(let error):
+                throw error
+            }
+        }
+        return sent
     }
 }

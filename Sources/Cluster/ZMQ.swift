@@ -27,6 +27,13 @@ public final class SharedBytes: @unchecked Sendable {
         pointer.copyMemory(from: source, byteCount: count)
     }
 
+    /// A new, owned buffer of `count` bytes that `fill` writes (it must write all of them).
+    public init(count: Int, fill: (UnsafeMutableRawPointer) -> Void) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        fill(pointer)
+    }
+
     public convenience init(_ data: Foundation.Data) {
         let bytes = [UInt8](data)
         self.init(copying: bytes, count: bytes.count)

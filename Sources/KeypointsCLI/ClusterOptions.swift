@@ -2,6 +2,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Training
 
 struct CheckpointOptions: ParsableArguments {
     @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps (epoch ends always are).")
@@ -22,11 +23,16 @@ struct MicroBatchOptions: ParsableArguments {
     @Option(name: .customLong("micro-batch"),
             help: "Samples per micro-batch, the unit of work given to a worker; steps are cut the same way whatever the number of workers.")
     var microBatch: Int = 16
+    @Option(name: .customLong("wire-precision"),
+            help: "How weights and gradients travel to and from workers: f32 (exact), bf16 or fp16 (half the bytes, rounded the same way by every worker; the coordinator keeps f32 weights and reduces in f32).")
+    var wirePrecision: WirePrecision = .f32
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }
     }
 }
+
+extension WirePrecision: ExpressibleByArgument {}
 
 struct FaultOptions: ParsableArguments {
     @Option(name: .customLong("step-deadline"), help: "Seconds a worker may hold a micro-batch before it is dropped and the work reassigned.")

@@ -180,7 +180,7 @@ final class RunSetup {
         return RunConfig(model: model, training: training, description: train.description, resize: options.dataOptions.resize,
                          augmentation: augmentation, microBatch: options.microBatch.microBatch,
                          statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior,
-                         normalize: normalizer.spec)
+                         normalize: normalizer.spec, wirePrecision: options.microBatch.wirePrecision)
     }
 
     /// Fresh weights: the initialiser, then the `--init-from` backbone if any.

@@ -29,6 +29,10 @@ struct Train: ParsableCommand {
         let run = try RunSetup(setup, command: "train")
         StopRequest.shared.install()
         if workers == 0 {
+            if run.config.wirePrecision != .f32 {
+                say("note: --wire-precision \(run.config.wirePrecision) applies between a coordinator and its workers; "
+                    + "this run computes in one process, exactly as with f32 (--workers N uses it)")
+            }
             let source = LocalGradientSource(dataset: run.train, computer: MicroBatchComputer(config: run.config, network: run.trainer.network),
                                              plan: run.plan, threads: run.options.dataOptions.loaderThreads)
             let engine = try run.engine(source: source)
@@ -102,7 +106,8 @@ struct Distributed {
         let faults = run.options.faults
         let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
                                                     heartbeat: (faults.heartbeatInterval, faults.heartbeatTimeout), curve: curve?.0,
-                                                    limits: .coordinator(for: run.trainer.network.store))
+                                                    limits: .coordinator(for: run.trainer.network.store, wire: WireFloats(
+                                                        precision: run.config.wirePrecision, layout: run.trainer.network.store.layout)))
         if let curve { log("CURVE on: \(curve.1.count) authorized worker key(s)") }
         var options = Coordinator.Options()
         options.minWorkers = minWorkers

@@ -21,10 +21,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// What validation NME and PCK are normalised by (``Normalizer/spec``: `diagonal`, `bbox`,
     /// `pair:A,B`); the best model is the one with the lowest NME by it.
     public var normalize: String
+    /// How weights and gradients travel between coordinator and workers (`--wire-precision`).
+    public var wirePrecision: WirePrecision
 
     public init(model: ModelConfig, training: TrainingConfig, description: DatasetDescription,
                 resize: ResizeMode, augmentation: AugmentationConfig, microBatch: Int, statisticsPriorUpdates: Int = 0,
-                normalize: String = Normalizer.diagonal.spec) {
+                normalize: String = Normalizer.diagonal.spec, wirePrecision: WirePrecision = .f32) {
         self.model = model
         self.training = training
         self.description = description
@@ -33,6 +35,25 @@ public struct RunConfig: Codable, Sendable, Equatable {
         self.microBatch = microBatch
         self.statisticsPriorUpdates = statisticsPriorUpdates
         self.normalize = normalize
+        self.wirePrecision = wirePrecision
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case model, training, description, resize, augmentation, microBatch, statisticsPriorUpdates, normalize, wirePrecision
+    }
+
+    /// Reads a configuration; runs recorded before `wirePrecision` existed travelled in f32.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(ModelConfig.self, forKey: .model)
+        training = try c.decode(TrainingConfig.self, forKey: .training)
+        description = try c.decode(DatasetDescription.self, forKey: .description)
+        resize = try c.decode(ResizeMode.self, forKey: .resize)
+        augmentation = try c.decode(AugmentationConfig.self, forKey: .augmentation)
+        microBatch = try c.decode(Int.self, forKey: .microBatch)
+        statisticsPriorUpdates = try c.decode(Int.self, forKey: .statisticsPriorUpdates)
+        normalize = try c.decode(String.self, forKey: .normalize)
+        wirePrecision = try c.decodeIfPresent(WirePrecision.self, forKey: .wirePrecision) ?? .f32
     }
 
     /// The validation normaliser (a configuration that passed the CLI's checks always parses).

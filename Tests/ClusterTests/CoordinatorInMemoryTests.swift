@@ -1,7 +1,8 @@
 // The coordinator and workers together over the in-memory transport (fast, deterministic, no
 // sockets): the engine with the coordinator as its gradient source ends with the weights of the
 // engine computing in this process, bit for bit, with two workers and with a third one joining
-// mid-run; images go to each worker once.
+// mid-run; images go to each worker once. At bf16 and fp16 on the wire, one worker and three end
+// with the same weights, which differ from f32's.
 import Cluster
 import Compute
 import Data
@@ -51,5 +52,40 @@ final class CoordinatorInMemoryTests: XCTestCase {
         let sent = epochs.compactMap { Int($0.components(separatedBy: "sent ")[1].split(separator: " ")[0]) }
         XCTAssertLessThanOrEqual(sent.reduce(0, +), 30, lines.joined(separator: "\n"))
         XCTAssertGreaterThanOrEqual(sent[0], 10, "every image went out in the first epoch")
+    }
+
+    /// The weights after training `config` on `cards` with `count` workers over the in-memory network.
+    private func distributedWeights(_ config: RunConfig, _ cards: KeypointDataset, workers count: Int) throws -> [Float] {
+        let network = InMemoryNetwork()
+        let trainer = try freshTrainer(config)
+        var options = Coordinator.Options()
+        options.minWorkers = count
+        let coordinator = Coordinator(transport: network.coordinator(), dataset: cards, config: config, network: trainer.network,
+                                      options: options, log: { _ in })
+        let engine = TrainingEngine(config: config, trainer: trainer, plan: StepPlan(samples: cards.count, config: config),
+                                    source: coordinator, validation: nil, log: { _ in })
+        let workers = (0..<count).map { WorkerThread(network, name: "w\($0)") }
+        XCTAssertEqual(try engine.run(), .finished)
+        for w in workers {
+            XCTAssertEqual(w.done.wait(timeout: .now() + 20), .success, "a worker did not leave after the bye")
+            XCTAssertNil(w.error)
+        }
+        XCTAssertEqual(coordinator.dropped, 0)
+        return trainer.network.store.parameters.array
+    }
+
+    func testHalfPrecisionOnTheWireGivesTheSameWeightsForAnyNumberOfWorkers() throws {
+        let cards = try cardsDataset(count: 8)
+        var config = tinyRunConfig(epochs: 1, batchSize: 4, microBatch: 1)
+        let exact = try distributedWeights(config, cards, workers: 1)
+        for precision in [WirePrecision.bf16, .fp16] {
+            config.wirePrecision = precision
+            let one = try distributedWeights(config, cards, workers: 1)
+            let three = try distributedWeights(config, cards, workers: 3)
+            XCTAssertEqual(one, three, "\(precision): 3 workers differ from 1")
+            XCTAssertNotEqual(one, exact, "\(precision) on the wire changed nothing: is it used?")
+            let worst = zip(one, exact).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst, 0.05, "\(precision) strays far from f32 in 2 steps")
+        }
     }
 }

@@ -110,7 +110,9 @@ final class WireProtocolTests: XCTestCase {
             case 1: f[0] = f[0].prefix(draw(18)); expected = .tooShort
             case 2: f[0] = f[0].prefix(18 + draw(metadataStart - 18)); expected = .headerTruncated(.weights)
             case 3: f[0][draw(4)] ^= UInt8(1 + draw(255)); expected = .badMagic
-            case 4: f[0][4] = UInt8(5 + draw(250)); expected = .versionMismatch(peer: UInt16(f[0][4]))
+            case 4:
+                let other = (Int(wireProtocolVersion) + 1 + draw(254)) % 256  // any low byte but this build's
+                f[0][4] = UInt8(other); expected = .versionMismatch(peer: UInt16(other))
             case 5: f[0][6] = UInt8(11 + draw(245)); expected = .unknownKind(f[0][6])
             case 6: f.removeLast(); expected = .frameCount(.weights, announced: 2, carried: 1)
             case 7:

@@ -1,0 +1,183 @@
+// A worker's micro-batches in flight, so that it never waits: each is decoded and augmented on one
+// thread as soon as it arrives, computed on another as soon as its weights are loaded, and its
+// gradients encoded there for the socket thread to send, which meanwhile keeps reading. Work runs
+// in the order it arrived, with the weights of its step, so the maths is the sequential worker's.
+import Compute
+import Data
+import Dispatch
+import Foundation
+import Model
+import Training
+
+final class WorkPipeline: @unchecked Sendable {
+    /// One micro-batch to compute: the work message's step and fields.
+    struct Job: Sendable {
+        var step: UInt64
+        var fields: WorkFields
+    }
+
+    /// What became of a job: the gradients message to send, or why there is none.
+    enum Outcome {
+        case gradients(Message)
+        /// New weights came before it was computed (the coordinator gave it to another worker).
+        case stale(Job, weightsStep: UInt64)
+        case failed(Error)
+    }
+
+    private let computer: MicroBatchComputer
+    private let loader: BatchLoader
+    private let wire: WireFloats
+    private let decoder = DispatchQueue(label: "keypoints.worker.decode")
+    /// One thread for every compute: OpenMP's thread count and thread pool belong to the thread
+    /// that runs the kernels, and a dispatch queue may use a different one each time.
+    private let compute: ComputeThread
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    /// Decoded jobs in arrival order, waiting for the compute thread.
+    private var decoded: [(job: Job, batch: LoadedBatch)] = []
+    /// Weights received and not yet loaded into the network (loaded when it is not computing).
+    private var incoming: (step: UInt64, parameters: [Float], statistics: [Float])?
+    /// The step of the weights in the network.
+    private var loadedStep: UInt64?
+    private var computing = false
+    private var outcomes: [Outcome] = []
+    /// Jobs submitted whose outcome has not been taken.
+    private var unfinished = 0
+
+    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats) {
+        self.computer = computer
+        self.loader = loader
+        self.wire = wire
+        compute = ComputeThread(threads: Engine.threads)
+    }
+
+    deinit { compute.stop() }
+
+    /// True while a submitted job has no outcome taken yet (the socket thread then polls briefly).
+    var busy: Bool { locked { unfinished > 0 } }
+
+    /// Queues `job`; its samples must be held already. Decoding starts now, on the decode thread.
+    func submit(_ job: Job) {
+        locked { unfinished += 1 }
+        decoder.async { [self] in
+            let batch = loader.load(epoch: job.fields.epoch, indices: job.fields.indices)
+            locked { decoded.append((job, batch)) }
+            advance()
+        }
+    }
+
+    /// The weights for `step` (P parameters, S statistics): loaded as soon as no job is computing.
+    func setWeights(step: UInt64, parameters: [Float], statistics: [Float]) {
+        locked { incoming = (step, parameters, statistics) }
+        advance()
+    }
+
+    /// Outcomes since the last call, in the order the jobs ran.
+    func takeOutcomes() -> [Outcome] {
+        locked {
+            let taken = outcomes
+            outcomes = []
+            unfinished -= taken.count
+            return taken
+        }
+    }
+
+    /// Ends the pipeline's work (a new welcome): waits for the decode thread and for the job being
+    /// computed, and drops everything else, outcomes included. The network is then free to reuse.
+    func drain() {
+        decoder.sync {}
+        condition.lock()
+        decoded.removeAll()
+        incoming = nil
+        while computing { condition.wait() }
+        decoded.removeAll()
+        outcomes.removeAll()
+        unfinished = 0
+        condition.unlock()
+    }
+
+    /// Loads waiting weights and starts the next job when the compute thread is free: the first
+    /// decoded job of the loaded weights' step. Older jobs are stale; newer ones wait for their weights.
+    private func advance() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !computing else { return }
+        if let w = incoming {
+            computer.network.store.parameters.load(w.parameters)
+            computer.network.store.statistics.load(w.statistics)
+            loadedStep = w.step
+            incoming = nil
+        }
+        while let first = decoded.first, let step = loadedStep, first.job.step < step {
+            decoded.removeFirst()
+            outcomes.append(.stale(first.job, weightsStep: step))
+            condition.broadcast()
+        }
+        guard let first = decoded.first, first.job.step == loadedStep else { return }
+        decoded.removeFirst()
+        computing = true
+        compute.run { [self] in
+            let outcome = run(first.job, first.batch)
+            locked {
+                outcomes.append(outcome)
+                computing = false
+            }
+            advance()
+        }
+    }
+
+    /// Forward, loss and backward of one job, and its gradients message (encoded at the wire precision).
+    private func run(_ job: Job, _ batch: LoadedBatch) -> Outcome {
+        do {
+            let started = Date()
+            let r = try computer.compute(batch, step: Int(job.step), epoch: job.fields.epoch, index: job.fields.microBatch)
+            var bulk: [Frame] = [wire.frame(r.gradients)]
+            if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
+            let fields = GradientFields(microBatch: job.fields.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
+                                        hasStatistics: r.batchStatistics != nil, failures: r.failures,
+                                        computeSeconds: Date().timeIntervalSince(started))
+            return .gradients(try Message(kind: .gradients, step: job.step, fields, bulk: bulk))
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.broadcast(); condition.unlock() }
+        return try body()
+    }
+}
+
+/// A thread that runs blocks one at a time in submission order, with oneDNN's thread count set on
+/// it to the count of the thread that made it.
+private final class ComputeThread: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var blocks: [() -> Void] = []
+    private var stopping = false
+
+    init(threads: Int) {
+        let thread = Thread { [self] in
+            Engine.setThreads(threads)
+            while let block = next() { block() }
+        }
+        thread.name = "keypoints.worker.compute"
+        thread.start()
+    }
+
+    func run(_ block: @escaping () -> Void) {
+        condition.lock(); blocks.append(block); condition.signal(); condition.unlock()
+    }
+
+    /// Ends the thread once the blocks already given have run.
+    func stop() {
+        condition.lock(); stopping = true; condition.signal(); condition.unlock()
+    }
+
+    private func next() -> (() -> Void)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while blocks.isEmpty && !stopping { condition.wait() }
+        return blocks.isEmpty ? nil : blocks.removeFirst()
+    }
+}

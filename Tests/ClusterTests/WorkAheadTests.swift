@@ -1,0 +1,76 @@
+// What a worker is sent, watched from a hand-driven worker end: two micro-batches before it has
+// answered any, and the next step's micro-batches before that step's weights (so it can decode them
+// during the coordinator's update), then those weights.
+import Cluster
+import Compute
+import Foundation
+import Model
+import TestSupport
+import Training
+import XCTest
+
+final class WorkAheadTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        useOneComputeThread()
+    }
+
+    /// The messages `end` receives within `seconds` until `until` says stop, in order.
+    private func receive(_ end: WorkerTransport, seconds: Double = 20, until: ([Message]) -> Bool) throws -> [Message] {
+        var got: [Message] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while !until(got), Date() < deadline {
+            if let m = try end.receive(timeout: 100) { got.append(m) }
+        }
+        return got
+    }
+
+    func testAWorkerHoldsTwoMicroBatchesAndGetsTheNextStepsAheadOfItsWeights() throws {
+        let cards = try cardsDataset(count: 8)
+        let config = tinyRunConfig(epochs: 1, batchSize: 4, microBatch: 2)  // 2 steps of 2 micro-batches
+        let network = InMemoryNetwork()
+        let trainer = try freshTrainer(config)
+        let coordinator = Coordinator(transport: network.coordinator(), dataset: cards, config: config, network: trainer.network,
+                                      options: Coordinator.Options(), log: { _ in })
+        let engine = TrainingEngine(config: config, trainer: trainer, plan: StepPlan(samples: cards.count, config: config),
+                                    source: coordinator, validation: nil, log: { _ in })
+        /// The engine, run on a thread of its own while the test plays the worker.
+        final class Run: @unchecked Sendable {
+            let engine: TrainingEngine, finished = DispatchSemaphore(value: 0)
+            init(_ engine: TrainingEngine) { self.engine = engine }
+            func start() { Thread { [self] in _ = try? engine.run(); finished.signal() }.start() }
+        }
+        let run = Run(engine)
+        run.start()
+
+        let end = network.worker("hand")
+        try end.send(try Message(kind: .hello, HelloFields(name: "hand", host: "test", threads: 1, pid: 0)))
+        let store = trainer.network.store
+        /// A zero gradient for a work message: every sample computed, none labelled.
+        func answer(_ work: Message) throws {
+            let f = try work.fields(WorkFields.self)
+            let fields = GradientFields(microBatch: f.microBatch, lossSum: 0, labelled: 0, samples: f.indices.count,
+                                        hasStatistics: false, failures: [], computeSeconds: 0.01)
+            try end.send(try Message(kind: .gradients, step: work.step, fields,
+                                     bulk: [.floats([Float](repeating: 0, count: store.parameters.count))]))
+        }
+        let works = { (ms: [Message]) in ms.filter { $0.kind == .work } }
+
+        let first = try receive(end) { works($0).count == 2 }
+        XCTAssertEqual(first.map(\.kind).filter { $0 != .shard }, [.welcome, .weights, .work, .work], "\(first.map(\.summary))")
+        XCTAssertEqual(Set(try works(first).map { try $0.fields(WorkFields.self).microBatch }), [0, 1])
+        XCTAssertTrue(works(first).allSatisfy { $0.step == 0 })
+        for w in works(first) { try answer(w) }
+
+        let second = try receive(end) { $0.contains { $0.kind == .weights } }
+        let kinds = second.map(\.kind).filter { $0 != .shard && $0 != .heartbeat }
+        XCTAssertEqual(kinds, [.work, .work, .weights], "step 1's work comes ahead of its weights: \(second.map(\.summary))")
+        XCTAssertTrue(works(second).allSatisfy { $0.step == 1 })
+        XCTAssertEqual(second.last?.step, 1)
+        for w in works(second) { try answer(w) }
+
+        XCTAssertEqual(run.finished.wait(timeout: .now() + 20), .success, "the run did not finish on the ahead work's answers")
+        XCTAssertEqual(coordinator.dropped, 0)
+        XCTAssertEqual(trainer.step, 2)
+    }
+}

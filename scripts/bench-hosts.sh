@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Multi-host scaling on emulated networks: the coordinator and each worker in a network namespace
+# of its own ("hosts"), joined through a bridge, each host's link held by tc to a rate (tbf) with a
+# one-way delay (netem) in both directions. For every rate x delay x wire precision x worker count
+# it trains a few steps (weak scaling: each worker gets one micro-batch of MICRO per step, so the
+# global batch is workers x MICRO) on a set of MICRO x (most workers) cards, and prints, over the
+# steps after the first epoch at one worker (when every worker holds its images, so no image moves):
+# images/s and the step split (compute, transfer, coordinator update; medians), the bytes the
+# coordinator's link carried per step each way (its interface counters: ZeroMQ, CURVE and TCP
+# included), and two efficiencies:
+#   linear    images/s / (workers x the 1-worker images/s), the usual figure;
+#   network   (compute / step) at N workers over the same at 1 worker: the share of the step the
+#             workers compute, so CPU sharing cancels out. This machine has 2 cores: with more
+#             workers than cores each one computes slower, which the linear figure counts and the
+#             network figure does not. Quote the network figure for N > cores, and say so.
+# Traffic is CURVE-encrypted, as it must be off loopback. Needs root (ip netns, tc) and a release
+# build. Settings through the environment, with their defaults:
+#   RATES="1gbit 10gbit" DELAYS="0.2ms 2ms" WIRES="f32 bf16" WORKERS="1 2 4"
+#   ALPHA=0.25 SIZE=128 MICRO=16 MEASURED=8 THREADS=1 (MEASURED: steps timed after the first epoch)
+# e.g. RATES=1gbit DELAYS=0.2ms WIRES=bf16 ALPHA=1.0 SIZE=224 scripts/bench-hosts.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench-hosts: needs root (ip netns and tc)" >&2; exit 1; }
+bin=$PWD/.build/release/keypoints
+[ -x "$bin" ] || { echo "bench-hosts: build first: swift build -c release --product keypoints" >&2; exit 1; }
+RATES=${RATES:-1gbit 10gbit} DELAYS=${DELAYS:-0.2ms 2ms} WIRES=${WIRES:-f32 bf16} WORKERS=${WORKERS:-1 2 4}
+ALPHA=${ALPHA:-0.25} SIZE=${SIZE:-128} MICRO=${MICRO:-16} MEASURED=${MEASURED:-8} THREADS=${THREADS:-1}
+export OMP_WAIT_POLICY=passive
+most=0; for n in $WORKERS; do [ "$n" -gt "$most" ] && most=$n; done
+samples=$((MICRO * most)) skip=$most steps=$((most + MEASURED))
+
+tmp=$(mktemp -d)
+tag=kpb$$
+hosts="c $(seq -s ' ' 1 "$most")"
+cleanup() {
+  pkill -f "$tmp/" 2>/dev/null || true  # a run cut short leaves its processes (they name files under $tmp)
+  for h in $hosts; do ip netns del "$tag-$h" 2>/dev/null || true; done
+  ip link del "$tag-br" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Hosts: namespace $tag-c (coordinator, 10.79.0.1) and $tag-1.. (workers, 10.79.0.11..), each with
+# a veth whose other end is on the bridge.
+ip link add "$tag-br" type bridge
+ip link set "$tag-br" up
+address() { [ "$1" = c ] && echo 10.79.0.1 || echo "10.79.0.$((10 + $1))"; }
+for h in $hosts; do
+  ns=$tag-$h
+  ip netns add "$ns"
+  ip link add "$tag-$h-h" type veth peer name "$tag-$h-b"
+  ip link set "$tag-$h-h" netns "$ns"
+  ip link set "$tag-$h-b" master "$tag-br" up
+  ip -n "$ns" addr add "$(address "$h")/24" dev "$tag-$h-h"
+  ip -n "$ns" link set "$tag-$h-h" up
+  ip -n "$ns" link set lo up
+done
+
+# One link's shape: on both ends of a host's veth (its sending side in the namespace, its
+# receiving side on the bridge), netem's delay, then tbf's rate.
+shape() { # rate delay
+  for h in $hosts; do
+    for end in "ip netns exec $tag-$h tc qdisc replace dev $tag-$h-h" "tc qdisc replace dev $tag-$h-b"; do
+      $end root handle 1: netem delay "$2" limit 100000
+      ${end/replace/add} parent 1: handle 2: tbf rate "$1" burst 256kb latency 50ms 2>/dev/null \
+        || ${end} parent 1: handle 2: tbf rate "$1" burst 256kb latency 50ms
+    done
+  done
+}
+
+"$bin" synth --out "$tmp/cards" --count $((samples + 2)) --size 192 > /dev/null  # 2 for validation
+keys=$tmp/keys
+mkdir -p "$keys/admitted"
+"$bin" keygen --out "$keys" --name coordinator > /dev/null
+for h in $(seq 1 "$most"); do
+  "$bin" keygen --out "$keys" --name "w$h" > /dev/null
+  cp "$keys/w$h.pub" "$keys/admitted/"
+done
+
+median() { # field of metrics.jsonl, over the steps after the first `skip`
+  python3 - "$1" "$2" "$skip" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+values = [r[sys.argv[2]] for r in rows if "step_s" in r and r["step"] > int(sys.argv[3])]
+print(f"{statistics.median(values):.4f}")
+PY
+}
+counter() { ip netns exec "$tag-c" cat "/sys/class/net/$tag-c-h/statistics/$1_bytes"; }
+
+echo "bench-hosts: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; MobileNetV1 alpha $ALPHA ${SIZE}px," \
+     "micro-batch $MICRO per worker, $THREADS thread(s) each, $MEASURED steps measured after $skip, CURVE on"
+printf '%-7s %-6s %-5s %3s %9s %8s %8s %8s %8s %10s %10s %7s %7s\n' rate delay wire n images/s step_s compute transfer \
+  update MB_in/step MB_out/step linear network
+port=5700
+for rate in $RATES; do
+  for delay in $DELAYS; do
+    shape "$rate" "$delay"
+    for wire in $WIRES; do
+      base_ips="" base_share=""
+      for n in $WORKERS; do
+        port=$((port + 1))
+        run=$tmp/run-$rate-$delay-$wire-$n
+        pids=()
+        for h in $(seq 1 "$n"); do
+          ip netns exec "$tag-$h" "$bin" worker --connect "tcp://10.79.0.1:$port" --name "w$h" --threads "$THREADS" \
+            --curve-secret "$keys/w$h.key" --server-key "$keys/coordinator.pub" --give-up-after 120 > "$run.w$h.log" 2>&1 &
+          pids+=($!)
+        done
+        # The link's counters once `skip` steps are done (every image has moved), read by a watcher.
+        ( while [ "$(grep -c step_s "$run/metrics.jsonl" 2>/dev/null || true)" -lt "$skip" ]; do sleep 0.02; done
+          echo "$(counter rx) $(counter tx)" > "$run.mark" ) &
+        watcher=$!
+        ip netns exec "$tag-c" "$bin" coordinator --bind "tcp://10.79.0.1:$port" --curve-secret "$keys/coordinator.key" \
+          --authorized-keys "$keys/admitted" --data "$tmp/cards/labels.csv" --val-fraction 0.03 --val-every 1000 --out "$run" \
+          --alpha "$ALPHA" --input-size "$SIZE" --batch-size $((n * MICRO)) --micro-batch "$MICRO" --min-workers "$n" \
+          --steps "$steps" --wire-precision "$wire" --threads "$THREADS" --log-every 0 > "$run.log" 2>&1 \
+          || { echo "bench-hosts: the coordinator failed; its log:" >&2; cat "$run.log" >&2; exit 1; }
+        rx1=$(counter rx) tx1=$(counter tx)
+        wait "$watcher"
+        read -r rx0 tx0 < "$run.mark"
+        wait "${pids[@]}" || true  # workers end on the coordinator's bye; one that failed shows in its log
+        log=$run/metrics.jsonl
+        ips=$(median "$log" images_per_s) step=$(median "$log" step_s) compute=$(median "$log" compute_s)
+        read -r linear network mbin mbout < <(python3 - "$ips" "$step" "$compute" "$n" "${base_ips:-}" "${base_share:-}" \
+          "$((rx1 - rx0))" "$((tx1 - tx0))" "$MEASURED" <<'PY'
+import sys
+ips, step, compute, n = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+base_ips = float(sys.argv[5]) if sys.argv[5] else ips / n
+base_share = float(sys.argv[6]) if sys.argv[6] else compute / step
+steps = int(sys.argv[9])
+print(f"{ips / (n * base_ips):.2f} {(compute / step) / base_share:.2f} "
+      f"{int(sys.argv[7]) / steps / 1e6:.2f} {int(sys.argv[8]) / steps / 1e6:.2f}")
+PY
+        )
+        if [ -z "$base_ips" ]; then
+          base_ips=$(python3 -c "print($ips / $n)")
+          base_share=$(python3 -c "print($compute / $step)")
+        fi
+        printf '%-7s %-6s %-5s %3d %9.2f %8.3f %8.3f %8.3f %8.3f %10s %10s %7s %7s\n' "$rate" "$delay" "$wire" "$n" "$ips" "$step" \
+          "$compute" "$(median "$log" transfer_s)" "$(median "$log" update_s)" "$mbin" "$mbout" "$linear" "$network"
+      done
+    done
+  done
+done
