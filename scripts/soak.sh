@@ -14,7 +14,13 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 epochs=250; [ "${1:-}" = "--short" ] && epochs=75
 work=$(mktemp -d)
 pids=()
-cleanup() { touch "$work/stop"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+endpoint=
+# The worker loops are killed, and so are this run's worker processes (children of those loops).
+cleanup() {
+  touch "$work/stop"; kill "${pids[@]}" 2>/dev/null || true
+  if [ -n "$endpoint" ]; then pkill -9 -f -- "--connect $endpoint " 2>/dev/null || true; fi
+  wait 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
 
 "$bin" synth --out "$work/cards" --count 24 --size 64 --seed 2 > /dev/null
@@ -66,7 +72,7 @@ while kill -0 "$cpid" 2>/dev/null; do
   kill -0 "$cpid" 2>/dev/null || break
   rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$cpid/status" 2>/dev/null || echo 0)
   [ "${rss:-0}" -gt "$peak" ] && peak=$rss
-  victim=$(pgrep -f -- "--name w$((1 + RANDOM % 3)) --curve-secret" | head -n 1 || true)
+  victim=$(pgrep -f -- "--connect $endpoint --name w$((1 + RANDOM % 3)) --curve-secret" | head -n 1 || true)
   if [ -n "$victim" ]; then kill -9 "$victim" 2>/dev/null && kills=$((kills + 1)); fi
   if [ "$crashed" = 0 ] && [ $(( $(date +%s) - start )) -gt 8 ]; then
     kill -9 "$cpid" 2>/dev/null || true

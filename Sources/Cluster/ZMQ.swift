@@ -119,11 +119,24 @@ public final class ZMQSocket {
         guard zmq_setsockopt(raw, option, bytes, bytes.count) == 0 else { throw zmqFailure("zmq_setsockopt(\(option))") }
     }
 
-    /// Keep-alive pings every `interval` ms; the connection is dropped after `timeout` ms of silence.
+    /// Keep-alive pings every `interval` ms; the connection is dropped after `timeout` ms of silence,
+    /// here and (through the TTL the pings carry) at the other end.
     public func setHeartbeat(interval: Int, timeout: Int) throws {
         try setOption(ZMQ_HEARTBEAT_IVL, Int32(interval))
         try setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(timeout))
         try setOption(ZMQ_HEARTBEAT_TTL, Int32(timeout))
+    }
+
+    /// Dead-peer detection left to the kernel, for a socket that must not ping (see
+    /// `ZMQCoordinatorTransport`): TCP keep-alive probes after `timeout` ms idle (then every second,
+    /// 3 unanswered drop the connection), and a connection whose sent data stays unacknowledged for
+    /// `timeout` ms is dropped (TCP_USER_TIMEOUT, ZMQ_TCP_MAXRT).
+    public func setKernelKeepAlive(timeout: Int) throws {
+        try setOption(ZMQ_TCP_KEEPALIVE, 1)
+        try setOption(ZMQ_TCP_KEEPALIVE_IDLE, Int32(max(1, timeout / 1000)))
+        try setOption(ZMQ_TCP_KEEPALIVE_INTVL, 1)
+        try setOption(ZMQ_TCP_KEEPALIVE_CNT, 3)
+        try setOption(ZMQ_TCP_MAXRT, Int32(timeout))
     }
 
     /// The identity a DEALER presents to the ROUTER it connects to.

@@ -25,11 +25,19 @@ public final class ZMQCoordinatorTransport: CoordinatorTransport {
     /// `WireLimits.coordinator(for:)`); a frame larger than its largest entry drops the peer's
     /// connection inside libzmq before it is stored. `sendQueue` and `receiveQueue` are the
     /// high-water marks, in messages per peer.
+    ///
+    /// The ROUTER sends no ZeroMQ pings of its own. libzmq 4.3.4 (Debian 12's, and still so upstream)
+    /// aborts the process when a ping timer fires on a connection whose input was stopped at the
+    /// receive high-water mark and which then failed (`Assertion failed: !_io_error`,
+    /// stream_engine_base.cpp:331): a peer that floods and hangs up could crash the coordinator.
+    /// A silent worker is still found: workers ping with a TTL of `heartbeat.timeout`, after which
+    /// libzmq drops their connection here; other peers are dropped by TCP keep-alive and the
+    /// unacknowledged-data timeout, both after `heartbeat.timeout` ms (`heartbeat.interval` is unused).
     public init(context: ZMQContext, bind: String, heartbeat: (interval: Int, timeout: Int) = (1000, 10_000),
                 curve: CurveKeyPair? = nil, limits: WireLimits = .any, sendQueue: Int = 16, receiveQueue: Int = 8) throws {
         socket = try ZMQSocket(context, kind: .router)
         self.limits = limits
-        try socket.setHeartbeat(interval: heartbeat.interval, timeout: heartbeat.timeout)
+        try socket.setKernelKeepAlive(timeout: heartbeat.timeout)
         try socket.setHighWaterMarks(send: sendQueue, receive: receiveQueue)
         try socket.setMaxMessageSize(Self.largestFrame(limits))
         if let curve { try socket.makeCurveServer(curve) }
