@@ -9,7 +9,7 @@
 //   Interop       ->  ModelFiles, Model, Compute, CHDF5        Keras .h5 in, ONNX out
 //   Data          ->  Model, Compute, CTurboJPEG, CPNG, CFreeType, Yams   labels (CSV, COCO, DeepLabCut, YOLO), codecs, text
 //   ModelFiles    ->  Model                                    safetensors, saved models, durable writes
-//   Model         ->  Compute                                  MobileNetV1, heads, losses, optimizers
+//   Model         ->  Compute, CChecksum                       MobileNetV1, heads, losses, optimizers, checksums
 //   Compute       ->  CDNNL                                    tensors, oneDNN primitives
 //
 // Linux only (Debian 12 and its oneDNN, libzmq, libjpeg-turbo, libpng and HDF5 packages; see
@@ -63,10 +63,13 @@ let package = Package(
         .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2",
                        providers: [.apt(["libfreetype-dev"])]),
 
+        // CRC-32C with the CPU's crc32 instruction (our C, for the wire's per-frame checksums).
+        .target(name: "CChecksum", path: "Sources/CChecksum"),
+
         // Tensors and oneDNN primitives, forward and backward, and the seeded RNG. Knows nothing of keypoints.
         .target(name: "Compute", dependencies: ["CDNNL"], swiftSettings: unchecked),
         // MobileNetV1, keypoint heads, losses, optimizers, schedules, metrics.
-        .target(name: "Model", dependencies: ["Compute"], swiftSettings: unchecked),
+        .target(name: "Model", dependencies: ["Compute", "CChecksum"], swiftSettings: unchecked),
         // Files of models: safetensors, saved-model folders, durable (crash-safe) writes. Parses input.
         .target(name: "ModelFiles", dependencies: ["Model"]),
         // Datasets: label formats, image codecs, augmentation, batching, the synthetic cards.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel scaling on this machine: training images/s of MobileNetV1 alpha 1.0 at 224 px,
 # batch 32, for 1 worker x 2 threads, 2 workers x 1 thread and one process x 2 threads, and the
-# coordinator's cost per step (reduce + optimizer + broadcast) with 8 workers over loopback.
-# Prints medians over the timed steps (the first 2 steps are warm-up). Needs a dataset:
+# coordinator's cost per step (reduce + optimizer + broadcast) with 8 workers over loopback, and
+# 2 workers x 1 thread with bf16 and fp16 frames on the wire. Prints medians over the timed steps
+# (the first 2 steps are warm-up), then the PyTorch DDP commands to run beside it on the same work
+# (random tensors, and the same image files through a DataLoader). Needs a dataset:
 #   scripts/bench-scaling.sh [LABELS]   (default: runs/demo/cards/labels.csv, made by the demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +37,10 @@ run() { # name, extra flags...
 run "1 worker x 2 threads" --workers 1 --threads 2 --micro-batch 32
 run "2 workers x 1 thread" --workers 2 --threads 1 --micro-batch 16
 run "1 process x 2 threads (no workers)" --threads 2 --micro-batch 32
+run "2 workers x 1 thread, bf16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision bf16
+run "2 workers x 1 thread, fp16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision fp16
 STEPS=4 run "8 workers x 1 thread (coordinator cost)" --workers 8 --threads 1 --micro-batch 4
+anchors=${ANCHORS:-../shared/anchors}
+echo "beside it, in the same sitting (PyTorch in the anchors' venv; see README, Benchmarks):"
+echo "  OMP_WAIT_POLICY=passive python $anchors/ddp_bench.py --procs 2 --threads 1 --batch 16 --channels-last"
+echo "  OMP_WAIT_POLICY=passive python scripts/bench-ddp-jpeg.py --anchors $anchors --labels $labels --procs 2 --threads 1 --batch 16 --channels-last"

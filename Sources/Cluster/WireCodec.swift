@@ -5,7 +5,7 @@
 // (parameters, gradients, encoded images) so that large arrays are never re-encoded. The header is
 //
 //     magic "KPTS" | version u16 | kind u8 | 0 u8 | step u64 | bulk count u16 |
-//     per bulk frame: byte length u64, CRC-32 u32 | JSON metadata (UTF-8, the rest)
+//     per bulk frame: byte length u64, CRC-32C u32 | JSON metadata (UTF-8, the rest)
 //
 // all little-endian. The step lets either side recognise and drop stale or duplicate messages.
 import Foundation
@@ -209,7 +209,7 @@ public enum WireCodec {
         let header = try admission.finish()
         let bulk: [Frame] = try header.lengths.indices.map { i in
             let frame = frames[1 + i]
-            let actual = frame.withUnsafeBytes { crc32($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: frame.count) }
+            let actual = frame.withUnsafeBytes { crc32c($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: frame.count) }
             guard actual == header.checksums[i] else { throw WireError.checksum(header.kind, index: i) }
             return .bytes(frame)
         }
@@ -219,8 +219,8 @@ public enum WireCodec {
 
     private static func checksum(_ f: Frame) -> UInt32 {
         switch f {
-        case .bytes(let d): return d.withUnsafeBytes { crc32($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: d.count) }
-        case .shared(let s): return crc32(s.pointer, count: s.count)
+        case .bytes(let d): return d.withUnsafeBytes { crc32c($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: d.count) }
+        case .shared(let s): return s.checksum { crc32c($0, count: $1) }
         }
     }
 

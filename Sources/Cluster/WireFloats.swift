@@ -60,32 +60,45 @@ public struct WireFloats: Sendable {
     /// The P floats a frame holds, widened to f32; nil when its length is not `frameBytes` or an fp16
     /// scale is not a positive power of two (a frame no encoder of this precision wrote).
     public func floats(_ frame: Frame) -> [Float]? {
-        let bytes = frame.data
-        guard bytes.count == frameBytes else { return nil }
-        return bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Float]? in
-            // Foundation's storage is not promised to be aligned: copy the payload to aligned memory once.
-            let aligned = UnsafeMutableRawPointer.allocate(byteCount: max(1, raw.count), alignment: 64)
+        switch frame {
+        case .bytes(let d): return d.withUnsafeBytes { floats($0) }
+        case .shared(let s): return floats(UnsafeRawBufferPointer(start: s.pointer, count: s.count))
+        }
+    }
+
+    /// `floats(_:)` of the frame's bytes, copied once into the result (twice if they are not 4-byte aligned).
+    private func floats(_ raw: UnsafeRawBufferPointer) -> [Float]? {
+        guard raw.count == frameBytes else { return nil }
+        guard count > 0, let base = raw.baseAddress else { return count == 0 ? [] : nil }
+        // Foundation does not promise aligned storage (ZeroMQ's large messages are 8-byte aligned):
+        // unaligned bytes are first copied to aligned memory.
+        guard Int(bitPattern: base) % 4 == 0 else {
+            let aligned = UnsafeMutableRawPointer.allocate(byteCount: raw.count, alignment: 64)
             defer { aligned.deallocate() }
-            aligned.copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-            switch precision {
-            case .f32:
-                return Array(UnsafeBufferPointer(start: aligned.assumingMemoryBound(to: Float.self), count: count))
-            case .bf16:
-                return [Float](unsafeUninitializedCapacity: count) { out, n in
-                    HalfPrecision.widenBFloat16(aligned.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count: count)
-                    n = count
+            aligned.copyMemory(from: base, byteCount: raw.count)
+            return floats(UnsafeRawBufferPointer(start: aligned, count: raw.count))
+        }
+        switch precision {
+        case .f32:
+            return [Float](unsafeUninitializedCapacity: count) { out, n in
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: base, byteCount: 4 * count)
+                n = count
+            }
+        case .bf16:
+            return [Float](unsafeUninitializedCapacity: count) { out, n in
+                HalfPrecision.widenBFloat16(base.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count: count)
+                n = count
+            }
+        case .fp16:
+            let scales = UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: tensors.count)
+            guard scales.allSatisfy({ $0 > 0 && $0.isNormal && $0.significandBitPattern == 0 }) else { return nil }
+            let halves = (base + 4 * tensors.count).assumingMemoryBound(to: UInt16.self)
+            return [Float](unsafeUninitializedCapacity: count) { out, n in
+                for (t, range) in tensors.enumerated() {
+                    HalfPrecision.widenFloat16(halves + range.lowerBound, scale: 1 / scales[t], out.baseAddress! + range.lowerBound,
+                                               count: range.count)
                 }
-            case .fp16:
-                let scales = UnsafeBufferPointer(start: aligned.assumingMemoryBound(to: Float.self), count: tensors.count)
-                guard scales.allSatisfy({ $0 > 0 && $0.isNormal && $0.significandBitPattern == 0 }) else { return nil }
-                let halves = (aligned + 4 * tensors.count).assumingMemoryBound(to: UInt16.self)
-                return [Float](unsafeUninitializedCapacity: count) { out, n in
-                    for (t, range) in tensors.enumerated() {
-                        HalfPrecision.widenFloat16(halves + range.lowerBound, scale: 1 / scales[t], out.baseAddress! + range.lowerBound,
-                                                   count: range.count)
-                    }
-                    n = count
-                }
+                n = count
             }
         }
     }

@@ -195,15 +195,20 @@ extension Frame {
         .shared(SharedBytes(copying: pointer, count: count * 4))
     }
 
-    /// The frame's bytes as floats; nil when the length is not `expected` floats.
+    /// The frame's bytes as floats, copied once; nil when the length is not `expected` floats.
     public func floatArray(expected: Int) -> [Float]? {
-        let bytes: Foundation.Data
-        switch self {
-        case .bytes(let d): bytes = d
-        case .shared(let s): bytes = s.data
+        func copy(_ raw: UnsafeRawBufferPointer) -> [Float]? {
+            guard raw.count == expected * 4 else { return nil }
+            guard let base = raw.baseAddress else { return [] }
+            return [Float](unsafeUninitializedCapacity: expected) { out, n in
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: base, byteCount: raw.count)
+                n = expected
+            }
         }
-        guard bytes.count == expected * 4 else { return nil }
-        return bytes.withUnsafeBytes { raw in (0..<expected).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+        switch self {
+        case .bytes(let d): return d.withUnsafeBytes(copy)
+        case .shared(let s): return copy(UnsafeRawBufferPointer(start: s.pointer, count: s.count))
+        }
     }
 
     public var data: Foundation.Data {

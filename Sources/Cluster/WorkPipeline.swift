@@ -28,6 +28,9 @@ final class WorkPipeline: @unchecked Sendable {
     private let loader: BatchLoader
     private let wire: WireFloats
     private let decoder = DispatchQueue(label: "keypoints.worker.decode")
+    /// Benchmark mode (`worker --in-memory-inputs`): the first failure-free batch of each size,
+    /// decoded once and fed from memory to every later job of that size. Used by the decode thread only.
+    private var inMemory: [Int: LoadedBatch]?
     /// One thread for every compute: OpenMP's thread count and thread pool belong to the thread
     /// that runs the kernels, and a dispatch queue may use a different one each time.
     private let compute: ComputeThread
@@ -44,10 +47,13 @@ final class WorkPipeline: @unchecked Sendable {
     /// Jobs submitted whose outcome has not been taken.
     private var unfinished = 0
 
-    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats) {
+    /// With `inMemoryInputs`, every job of a size already decoded reuses that batch's tensors (the
+    /// distributed path measured without its input pipeline, as PyTorch's benchmarks feed tensors).
+    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats, inMemoryInputs: Bool = false) {
         self.computer = computer
         self.loader = loader
         self.wire = wire
+        inMemory = inMemoryInputs ? [:] : nil
         compute = ComputeThread(threads: Engine.threads)
     }
 
@@ -60,10 +66,22 @@ final class WorkPipeline: @unchecked Sendable {
     func submit(_ job: Job) {
         locked { unfinished += 1 }
         decoder.async { [self] in
-            let batch = loader.load(epoch: job.fields.epoch, indices: job.fields.indices)
+            let batch = render(job)
             locked { decoded.append((job, batch)) }
             advance()
         }
+    }
+
+    /// The job's batch: decoded and augmented, or in benchmark mode the in-memory one of its size.
+    private func render(_ job: Job) -> LoadedBatch {
+        let count = job.fields.indices.count
+        if var kept = inMemory?[count] {
+            kept.indices = job.fields.indices
+            return kept
+        }
+        let batch = loader.load(epoch: job.fields.epoch, indices: job.fields.indices)
+        if inMemory != nil, batch.failures.isEmpty { inMemory?[count] = batch }
+        return batch
     }
 
     /// The weights for `step` (P parameters, S statistics): loaded as soon as no job is computing.

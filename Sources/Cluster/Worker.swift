@@ -32,6 +32,9 @@ public final class Worker {
     public var giveUpAfter: Double = 900
     /// Seconds without a welcome after the first hello before the worker says what may be wrong.
     public var welcomeHint: Double = 30
+    /// Benchmark mode: feed each micro-batch size's first decoded batch from memory to every later
+    /// job (see `WorkPipeline`); the gradients then mean nothing, the speed is the compute's and the wire's.
+    public var inMemoryInputs = false
     /// Hellos sent (the first, then one per rejoin).
     public private(set) var hellos = 0
     private var lastHello = Date.distantPast
@@ -169,7 +172,7 @@ public final class Worker {
         }
         let loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
                                  seed: config.training.seed, threads: 1)
-        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!)
+        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!, inMemoryInputs: inMemoryInputs)
         weightsStep = nil
     }
 

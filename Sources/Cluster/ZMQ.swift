@@ -42,6 +42,20 @@ public final class SharedBytes: @unchecked Sendable {
     deinit { pointer.deallocate() }
 
     public var data: Foundation.Data { Foundation.Data(bytes: pointer, count: count) }
+
+    private let checksumLock = NSLock()
+    private var cachedChecksum: UInt32?
+
+    /// The bytes' checksum by `compute`, computed once: a broadcast sends one snapshot to every
+    /// peer, and the bytes never change after init.
+    public func checksum(_ compute: (UnsafeRawPointer, Int) -> UInt32) -> UInt32 {
+        checksumLock.withLock {
+            if let known = cachedChecksum { return known }
+            let c = compute(pointer, count)
+            cachedChecksum = c
+            return c
+        }
+    }
 }
 
 /// One frame of a multipart message.
@@ -238,12 +252,25 @@ public final class ZMQSocket {
             if refusal == nil {
                 do {
                     try check(frames, size)
-                    frames.append(size == 0 ? Foundation.Data() : Foundation.Data(bytes: zmq_msg_data(&msg), count: size))
+                    frames.append(Self.take(&msg, size: size))
                 } catch { refusal = error }
             }
             if zmq_msg_more(&msg) == 0 { break }
         }
         return refusal.map { .refused(frames: frames, reason: $0) } ?? .frames(frames)
+    }
+
+    /// A received frame's bytes. Frames of 64 KiB and more (weights, gradients) are not copied: the
+    /// Data keeps libzmq's message, which is closed when the Data is freed. `msg` is left empty.
+    private static func take(_ msg: inout zmq_msg_t, size: Int) -> Foundation.Data {
+        guard size >= 1 << 16 else { return size == 0 ? Foundation.Data() : Foundation.Data(bytes: zmq_msg_data(&msg), count: size) }
+        let kept = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        zmq_msg_init(kept)
+        zmq_msg_move(kept, &msg)
+        return Foundation.Data(bytesNoCopy: zmq_msg_data(kept), count: size, deallocator: .custom { _, _ in
+            zmq_msg_close(kept)
+            kept.deallocate()
+        })
     }
 
     /// `receive(timeout:check:)` accepting every frame.

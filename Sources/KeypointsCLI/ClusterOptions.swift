@@ -37,7 +37,7 @@ extension WirePrecision: ExpressibleByArgument {}
 struct FaultOptions: ParsableArguments {
     @Option(name: .customLong("step-deadline"), help: "Seconds a worker may hold a micro-batch before it is dropped and the work reassigned.")
     var stepDeadline: Double = 600
-    @Option(name: .customLong("heartbeat-interval"), help: "Milliseconds between ZeroMQ heartbeats.")
+    @Option(name: .customLong("heartbeat-interval"), help: "Milliseconds between a worker's ZeroMQ heartbeats (the coordinator sends none of its own: see docs/PROTOCOL.md).")
     var heartbeatInterval: Int = 1000
     @Option(name: .customLong("heartbeat-timeout"), help: "Milliseconds of silence after which a connection counts as dead.")
     var heartbeatTimeout: Int = 10_000

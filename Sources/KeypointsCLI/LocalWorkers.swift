@@ -9,14 +9,15 @@ final class LocalWorkers {
 
     /// Starts `keys.count` workers connecting to `endpoint`, worker i with `keys[i]`, trusting only
     /// the coordinator key `serverKey`.
-    init(endpoint: String, threads: Int, keys: [CurveKeyPair], serverKey: String) throws {
+    /// `inMemoryInputs` passes `--in-memory-inputs` (a benchmark mode) to each.
+    init(endpoint: String, threads: Int, keys: [CurveKeyPair], serverKey: String, inMemoryInputs: Bool = false) throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         for (i, pair) in keys.enumerated() {
             let p = Process()
             p.executableURL = executable
             // `--server-key=KEY`: a Z85 key may begin with "-", which would read as an option.
             p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)",
-                           "--curve-secret", "-", "--server-key=\(serverKey)"]
+                           "--curve-secret", "-", "--server-key=\(serverKey)"] + (inMemoryInputs ? ["--in-memory-inputs"] : [])
             let secret = Pipe()
             p.standardInput = secret
             try p.run()

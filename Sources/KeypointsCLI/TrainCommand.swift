@@ -19,9 +19,15 @@ struct Train: ParsableCommand {
     @OptionGroup var setup: TrainingSetupOptions
     @Option(help: "Worker processes to start on this machine (0 = compute in this process).")
     var workers: Int = 0
+    @Flag(name: .customLong("in-memory-inputs"),
+          help: "Benchmark only, with --workers: each worker decodes a batch once and feeds it from memory to every later micro-batch, as PyTorch's DDP benchmark feeds tensors (training then learns nothing).")
+    var inMemoryInputs = false
 
     func validate() throws {
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
+        guard !inMemoryInputs || workers > 0 else {
+            throw ValidationError("--in-memory-inputs is for --workers N (the one-process benchmark on tensors is keypoints bench --mode train)")
+        }
     }
 
     func run() throws {
@@ -42,8 +48,10 @@ struct Train: ParsableCommand {
             // ephemeral CURVE keys, made here and gone with the run.
             let server = try CurveKeyPair.generate()
             let keys = try (0..<workers).map { _ in try CurveKeyPair.generate() }
-            try Distributed(run, bind: "tcp://127.0.0.1:0", localWorkers: keys, minWorkers: workers,
-                            curve: (server, keys.map(\.publicKey))).train()
+            var distributed = Distributed(run, bind: "tcp://127.0.0.1:0", localWorkers: keys, minWorkers: workers,
+                                          curve: (server, keys.map(\.publicKey)))
+            distributed.inMemoryInputs = inMemoryInputs
+            try distributed.train()
         }
     }
 }
@@ -89,6 +97,8 @@ struct Distributed {
     let minWorkers: Int
     var maxWorkers = 256
     var curve: (CurveKeyPair, [String])?
+    /// Local workers feed their inputs from memory (a benchmark mode).
+    var inMemoryInputs = false
 
     init(_ run: RunSetup, bind: String, localWorkers: [CurveKeyPair], minWorkers: Int, curve: (CurveKeyPair, [String])?) {
         self.run = run; self.bind = bind; self.localWorkers = localWorkers; self.minWorkers = minWorkers; self.curve = curve
@@ -119,7 +129,7 @@ struct Distributed {
         let engine = try run.engine(source: coordinator)
         log("listening on \(transport.endpoint)")
         let children = try LocalWorkers(endpoint: transport.endpoint, threads: run.options.compute.threads, keys: localWorkers,
-                                        serverKey: curve?.0.publicKey ?? "")
+                                        serverKey: curve?.0.publicKey ?? "", inMemoryInputs: inMemoryInputs)
         defer { children.stop() }
         // With local workers only, a run whose workers all exited can never go on: it stops (with a
         // checkpoint) instead of waiting for workers forever.

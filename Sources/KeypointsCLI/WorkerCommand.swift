@@ -18,6 +18,9 @@ struct WorkerCommand: ParsableCommand {
     var name: String?
     @Option(name: .customLong("give-up-after"), help: "Exit with an error after this many seconds without a word from the coordinator (0 = wait forever).")
     var giveUpAfter: Double = 900
+    @Flag(name: .customLong("in-memory-inputs"),
+          help: "Benchmark only: decode each micro-batch size's first batch once and feed it from memory to every later one, as PyTorch's benchmarks feed tensors (training then learns nothing).")
+    var inMemoryInputs = false
     @OptionGroup var security: WorkerSecurityOptions
     @OptionGroup var configFile: ConfigFileOption
     @OptionGroup var logging: LogOptions
@@ -39,6 +42,8 @@ struct WorkerCommand: ParsableCommand {
         let worker = Worker(transport: transport, hello: HelloFields(name: id, host: host, threads: threads, pid: pid),
                             log: { say("[\(id)] \($0)") })
         worker.giveUpAfter = giveUpAfter
+        worker.inMemoryInputs = inMemoryInputs
+        if inMemoryInputs { say("[\(id)] benchmark mode: inputs fed from memory (--in-memory-inputs); this training learns nothing") }
         say("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
         try worker.run()
     }
