@@ -249,13 +249,14 @@ public final class ZMQSocket {
                 guard zmq_errno() == EINTR else { throw zmqFailure("zmq_msg_recv") }
             }
             let size = zmq_msg_size(&msg)
+            let more = zmq_msg_more(&msg) != 0  // read before `take` empties the message
             if refusal == nil {
                 do {
                     try check(frames, size)
                     frames.append(Self.take(&msg, size: size))
                 } catch { refusal = error }
             }
-            if zmq_msg_more(&msg) == 0 { break }
+            if !more { break }
         }
         return refusal.map { .refused(frames: frames, reason: $0) } ?? .frames(frames)
     }

@@ -14,13 +14,17 @@ final class TransportTests: XCTestCase {
         XCTAssertEqual(hello.kind, .hello, file: file, line: line)
         let weights: [Float] = (0..<100_000).map { Float($0) }
         let shared = weights.withUnsafeBytes { SharedBytes(copying: $0.baseAddress!, count: $0.count) }
-        XCTAssertEqual(try coordinator.send(Message(kind: .weights, step: 5, bulk: [.shared(shared)]), to: peer), .sent,
+        // Two large frames: each is received without a copy, and the second still belongs to the message.
+        XCTAssertEqual(try coordinator.send(Message(kind: .weights, step: 5, bulk: [.shared(shared), .shared(shared)]), to: peer), .sent,
                        file: file, line: line)
         guard let got = try worker.receive(timeout: 5000) else { return XCTFail("worker got nothing", file: file, line: line) }
         XCTAssertEqual(got.kind, .weights, file: file, line: line)
         XCTAssertEqual(got.step, 5, file: file, line: line)
-        guard case .bytes(let d) = got.bulk[0] else { return XCTFail("no bulk", file: file, line: line) }
-        XCTAssertEqual(d, shared.data, file: file, line: line)
+        XCTAssertEqual(got.bulk.count, 2, file: file, line: line)
+        for frame in got.bulk {
+            guard case .bytes(let d) = frame else { return XCTFail("no bulk", file: file, line: line) }
+            XCTAssertEqual(d, shared.data, file: file, line: line)
+        }
     }
 
     func testInMemoryNetwork() throws {
