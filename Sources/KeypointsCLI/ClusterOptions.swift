@@ -37,7 +37,7 @@ extension WirePrecision: ExpressibleByArgument {}
 struct FaultOptions: ParsableArguments {
     @Option(name: .customLong("step-deadline"), help: "Seconds a worker may hold a micro-batch before it is dropped and the work reassigned.")
     var stepDeadline: Double = 600
-    @Option(name: .customLong("heartbeat-interval"), help: "Milliseconds between a worker's ZeroMQ heartbeats (the coordinator sends none of its own: see docs/PROTOCOL.md).")
+    @Option(name: .customLong("heartbeat-interval"), help: "No effect since protocol v5: the coordinator sends no ZeroMQ pings of its own (a libzmq 4.3.4 abort, see docs/PROTOCOL.md); workers ping every second.")
     var heartbeatInterval: Int = 1000
     @Option(name: .customLong("heartbeat-timeout"), help: "Milliseconds of silence after which a connection counts as dead.")
     var heartbeatTimeout: Int = 10_000
