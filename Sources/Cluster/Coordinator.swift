@@ -27,7 +27,8 @@ public final class Coordinator: GradientSource {
         public var slowFactor = 10.0
         public var minimumDeadline = 30.0
         public var deadlineSamples = 8
-        /// Micro-batches a worker holds at most: one it computes, the next it decodes meanwhile.
+        /// Micro-batches a worker holds at most: one it computes, the next it decodes meanwhile
+        /// (the next step's, once this step's are all handed out).
         public var outstanding = 2
         public init() {}
     }
@@ -124,6 +125,7 @@ public final class Coordinator: GradientSource {
     public func gradients(for work: StepWork, shouldStop: () -> Bool) throws -> SourcedGradients {
         if let a = ahead, a.work == work {
             current = a
+            members.keepAssignments(of: work.step)
             members.restartClocks()
         } else {
             current = Collection(work: work, pending: Array(work.microBatches.indices))
@@ -135,7 +137,7 @@ public final class Coordinator: GradientSource {
         var lastProbe = Date(), lastStall = Date(), lastWait = Date.distantPast
         while let c = current, c.results.count < work.microBatches.count {
             started = started || members.count >= options.minWorkers
-            if started { try dispatch() }
+            if started { try dispatch(); try handOutAhead(step: work.step + 1) }
             if (!started || members.count == 0) && Date().timeIntervalSince(lastWait) > 10 {
                 log("waiting for workers (\(members.count) connected, \(options.minWorkers) needed) at step \(work.step)")
                 lastWait = Date()
@@ -165,7 +167,7 @@ public final class Coordinator: GradientSource {
         publish()
         let results = work.microBatches.indices.compactMap { c.results[$0] }
         let sourced = SourcedGradients(results: results, roundTripSeconds: c.roundTrips, workers: members.count)
-        try handOutAhead(plan.work(step: work.step + 1))
+        if started { try handOutAhead(step: work.step + 1) }
         return sourced
     }
 
@@ -245,7 +247,7 @@ public final class Coordinator: GradientSource {
             return log("dropped stale gradients from \(peer) (step \(m.step), now \(current?.work.step ?? -1))")
         }
         guard let f = try? m.fields(GradientFields.self) else { return malformed(from: peer, "gradients with malformed fields from \(peer)") }
-        guard c.results[f.microBatch] == nil, members.assignments(of: peer).contains(f.microBatch) else {
+        guard c.results[f.microBatch] == nil, members.assignments(of: peer, step: c.work.step).contains(f.microBatch) else {
             return log("dropped duplicate or unrequested gradients from \(peer) for micro-batch \(f.microBatch)")
         }
         if let wrong = inconsistency(f, assigned: c.work.microBatches[f.microBatch]) {
@@ -257,7 +259,7 @@ public final class Coordinator: GradientSource {
         }
         let statistics = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : nil
         guard !f.hasStatistics || statistics != nil else { return malformed(from: peer, "BN statistics of the wrong size from \(peer)") }
-        guard let roundTrip = members.complete(f.microBatch, by: peer) else { return }
+        guard let roundTrip = members.complete(f.microBatch, step: c.work.step, by: peer) else { return }
         for failure in f.failures { log("\(peer) skipped a sample: \(failure.prefix(300))") }
         var result = MicroBatchResult(index: f.microBatch, lossSum: f.lossSum, labelled: f.labelled, samples: f.samples,
                                       gradients: g, batchStatistics: statistics, failures: [])
@@ -291,17 +293,18 @@ public final class Coordinator: GradientSource {
 
     // MARK: Work
 
-    /// Gives every worker with room the pending micro-batch whose samples it holds most of: first
-    /// one to each worker that holds none, then a second to each that holds one, and so on up to
-    /// `outstanding`, so that work spreads over all workers before any gets a second.
-    private func dispatch() throws {
+    /// Gives every worker with room a pending micro-batch of `collection`, the one whose samples it
+    /// holds most of: first one to each worker that holds none, then a second to each that holds
+    /// one, and so on up to `outstanding`, so that work spreads over all workers before any gets a second.
+    private func dispatch(_ collection: ReferenceWritableKeyPath<Coordinator, Collection?> = \.current) throws {
         for level in 0..<max(1, options.outstanding) {
             for name in members.holding(level) {
-                guard let c = current, let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
-                                                                           holds: members.holds(name)) else { return }
+                guard let c = self[keyPath: collection],
+                      let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
+                                                          holds: members.holds(name)) else { return }
                 let delivery = try assign(best, of: c.work, to: name)
                 if delivery == .sent {
-                    current?.pending.removeAll { $0 == best }
+                    self[keyPath: collection]?.pending.removeAll { $0 == best }
                 } else {
                     drop(name, delivery)
                 }
@@ -310,15 +313,19 @@ public final class Coordinator: GradientSource {
     }
 
     /// Hands out the micro-batches of the step after this one, whose work is known before this
-    /// step's update is: workers decode and augment them while the coordinator reduces, updates and
-    /// broadcasts, and start computing the moment the new weights arrive. Kept for the next
-    /// `gradients(for:)`, which starts over if its work is not this one (the run ended first).
-    private func handOutAhead(_ next: StepWork) throws {
-        guard started, options.outstanding > 1, !next.microBatches.isEmpty else { return }
-        current = Collection(work: next, pending: Array(next.microBatches.indices))
-        members.clearAssignments()
-        try dispatch()
-        ahead = current
+    /// step's update is, once every micro-batch of this step is handed out: workers with room
+    /// decode and augment them while they compute this step's and while the coordinator reduces,
+    /// updates and broadcasts, and start computing the moment the new weights arrive. Kept for the
+    /// next `gradients(for:)`, which starts over if its work is not this one (the run ended first).
+    private func handOutAhead(step: Int) throws {
+        guard options.outstanding > 1, current?.pending.isEmpty ?? true else { return }
+        if ahead?.work.step != step {
+            let next = plan.work(step: step)
+            guard !next.microBatches.isEmpty else { return }
+            ahead = Collection(work: next, pending: Array(next.microBatches.indices))
+        }
+        guard !(ahead?.pending.isEmpty ?? true) else { return }
+        try dispatch(\.ahead)
     }
 
     /// Sends the samples the worker lacks, then the work.
@@ -340,7 +347,7 @@ public final class Coordinator: GradientSource {
         let message = try Message(kind: .work, step: UInt64(work.step),
                                   WorkFields(epoch: work.epoch, microBatch: index, indices: indices))
         let delivery = try transport.send(message, to: name)
-        if delivery == .sent { members.assign(index, to: name) }
+        if delivery == .sent { members.assign(index, step: work.step, to: name) }
         return delivery
     }
 
@@ -356,7 +363,7 @@ public final class Coordinator: GradientSource {
             if delivery != .sent { drop(name, delivery) }
         }
         let deadline = effectiveDeadline
-        for name in members.overdue(deadline: deadline) {
+        for name in members.overdue(deadline: deadline, step: current?.work.step ?? -1) {
             mute(name, "no answer within \(Int(deadline)) s")
         }
         transport.muted = conduct.muted()
@@ -381,14 +388,21 @@ public final class Coordinator: GradientSource {
 
     private func forget(_ name: PeerID, reason: String) {
         guard members.contains(name) else { return }
-        let held = members.remove(name)
-        // Between steps (a failed weights broadcast) what it held is the next step's, handed out ahead.
-        if current != nil {
-            current?.pending.append(contentsOf: held)
-            current?.requeued.formUnion(held)
-        } else {
-            ahead?.pending.append(contentsOf: held)
-            ahead?.requeued.formUnion(held)
+        let assigned = members.remove(name)
+        // What it held of this step goes back to this step; of the next (handed out ahead, and all
+        // it holds between steps, as when a weights broadcast fails), back to the next.
+        var held: [Int] = []
+        for a in assigned {
+            if a.step == current?.work.step {
+                current?.pending.append(a.microBatch)
+                current?.requeued.insert(a.microBatch)
+            } else if a.step == ahead?.work.step {
+                ahead?.pending.append(a.microBatch)
+                ahead?.requeued.insert(a.microBatch)
+            } else {
+                continue
+            }
+            held.append(a.microBatch)
         }
         reassigned += held.count
         publish()

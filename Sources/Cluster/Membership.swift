@@ -1,5 +1,6 @@
 // Who the coordinator is working with: the workers that said hello, the samples each holds, the
-// micro-batches each holds (up to two: one computing, one decoding behind it), what each has done,
+// micro-batches each holds (up to two: one computing, one decoding behind it, which may be the next
+// step's), what each has done,
 // and the liveness checks that remove the dead ones.
 import Foundation
 import Training
@@ -8,15 +9,23 @@ import Training
 struct Peer {
     /// Dataset indices this worker holds (sent once, kept in its memory).
     var holds: Set<Int> = []
-    /// The micro-batches it was given and has not answered, in the order it computes them; `since`
-    /// is when each became the one it works on (the first: handed out, or the step started; the
-    /// next: its predecessor's answer came), so a round trip is one micro-batch's wait, not two.
-    var assignments: [(microBatch: Int, since: Date)] = []
+    /// The micro-batches it was given and has not answered, with their steps, in the order it
+    /// computes them (this step's, then the next step's handed out ahead); `since` is when each
+    /// became the one it works on (the first: handed out, or its step started; the next: its
+    /// predecessor's answer came), so a round trip is one micro-batch's wait, not two.
+    var assignments: [Assignment] = []
     /// What it said of itself in its hello.
     var hello: HelloFields?
     var joined = Date(), lastSeen = Date()
     /// Micro-batches computed, those taken over from a removed worker, and their samples and compute seconds.
     var done = 0, tookOver = 0, samples = 0, computeSeconds = 0.0
+}
+
+/// One micro-batch given to a worker: its step, its index in that step, and since when it counts.
+struct Assignment: Equatable {
+    var step: Int
+    var microBatch: Int
+    var since: Date
 }
 
 struct Membership {
@@ -53,11 +62,11 @@ struct Membership {
         }
     }
 
-    /// Removes a worker; returns the micro-batches it held, to be given to others.
+    /// Removes a worker; returns the micro-batches it held (of any step), to be given to others.
     @discardableResult
-    mutating func remove(_ name: PeerID) -> [Int] { peers.removeValue(forKey: name)?.assignments.map(\.microBatch) ?? [] }
+    mutating func remove(_ name: PeerID) -> [Assignment] { peers.removeValue(forKey: name)?.assignments ?? [] }
 
-    /// Workers holding exactly `count` micro-batches, in name order.
+    /// Workers holding exactly `count` micro-batches (of any step), in name order.
     func holding(_ count: Int) -> [PeerID] { names.filter { peers[$0]?.assignments.count == count } }
 
     /// Workers with micro-batches, with them: `name (micro-batch 3)`, `name (micro-batches 3, 5)`.
@@ -68,20 +77,25 @@ struct Membership {
         }
     }
 
-    /// The micro-batches `name` holds, in the order it computes them.
-    func assignments(of name: PeerID) -> [Int] { peers[name]?.assignments.map(\.microBatch) ?? [] }
+    /// The micro-batches of `step` that `name` holds, in the order it computes them.
+    func assignments(of name: PeerID, step: Int) -> [Int] {
+        peers[name]?.assignments.filter { $0.step == step }.map(\.microBatch) ?? []
+    }
 
     func holds(_ name: PeerID) -> Set<Int> { peers[name]?.holds ?? [] }
 
     mutating func sent(_ indices: [Int], to name: PeerID) { peers[name]?.holds.formUnion(indices) }
 
-    /// Gives `name` one more micro-batch; its clock starts now if it is the only one.
-    mutating func assign(_ microBatch: Int, to name: PeerID) { peers[name]?.assignments.append((microBatch, Date())) }
+    /// Gives `name` one more micro-batch, of `step`; its clock starts now if it is the only one.
+    mutating func assign(_ microBatch: Int, step: Int, to name: PeerID) {
+        peers[name]?.assignments.append(Assignment(step: step, microBatch: microBatch, since: Date()))
+    }
 
-    /// `microBatch` if `name` holds it: removed, returning the seconds since it became the one
-    /// `name` works on; the next one's clock starts now.
-    mutating func complete(_ microBatch: Int, by name: PeerID) -> Double? {
-        guard let a = peers[name]?.assignments, let i = a.firstIndex(where: { $0.microBatch == microBatch }) else { return nil }
+    /// `microBatch` of `step` if `name` holds it: removed, returning the seconds since it became
+    /// the one `name` works on; the next one's clock starts now.
+    mutating func complete(_ microBatch: Int, step: Int, by name: PeerID) -> Double? {
+        guard let a = peers[name]?.assignments,
+              let i = a.firstIndex(where: { $0.microBatch == microBatch && $0.step == step }) else { return nil }
         let now = Date()
         peers[name]?.assignments.remove(at: i)
         if i == 0, !(peers[name]?.assignments.isEmpty ?? true) { peers[name]?.assignments[0].since = now }
@@ -91,6 +105,12 @@ struct Membership {
     /// Forgets every assignment (a new step starts that nobody was given work of).
     mutating func clearAssignments() { for n in peers.keys { peers[n]?.assignments = [] } }
 
+    /// Forgets every assignment except those of `step` (which starts now): nobody computes an
+    /// earlier step's micro-batch any more (a copy given to a second worker was answered by the first).
+    mutating func keepAssignments(of step: Int) {
+        for n in peers.keys { peers[n]?.assignments.removeAll { $0.step != step } }
+    }
+
     /// Restarts the clock of every worker's first micro-batch (a step whose work was handed out
     /// ahead starts now: the wait for the update and the weights is not the worker's).
     mutating func restartClocks() {
@@ -98,8 +118,11 @@ struct Membership {
         for n in peers.keys where !(peers[n]?.assignments.isEmpty ?? true) { peers[n]?.assignments[0].since = now }
     }
 
-    /// Workers whose current micro-batch has taken longer than `deadline` seconds.
-    func overdue(deadline: Double) -> [PeerID] {
-        names.filter { n in peers[n]?.assignments.first.map { Date().timeIntervalSince($0.since) > deadline } ?? false }
+    /// Workers whose current micro-batch of `step` has taken longer than `deadline` seconds (work
+    /// of the next step, handed out ahead, waits for its weights and is not late).
+    func overdue(deadline: Double, step: Int) -> [PeerID] {
+        names.filter { n in
+            peers[n]?.assignments.first.map { $0.step == step && Date().timeIntervalSince($0.since) > deadline } ?? false
+        }
     }
 }

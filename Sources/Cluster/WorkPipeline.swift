@@ -115,7 +115,9 @@ final class WorkPipeline: @unchecked Sendable {
     }
 
     /// Loads waiting weights and starts the next job when the compute thread is free: the first
-    /// decoded job of the loaded weights' step. Older jobs are stale; newer ones wait for their weights.
+    /// decoded job of the loaded weights' step. Older jobs are stale; newer ones wait for their
+    /// weights, and a job of this step that came after one of the next (a micro-batch requeued
+    /// from a worker that left) does not wait behind it.
     private func advance() {
         condition.lock()
         defer { condition.unlock() }
@@ -126,13 +128,13 @@ final class WorkPipeline: @unchecked Sendable {
             loadedStep = w.step
             incoming = nil
         }
-        while let first = decoded.first, let step = loadedStep, first.job.step < step {
-            decoded.removeFirst()
-            outcomes.append(.stale(first.job, weightsStep: step))
+        if let step = loadedStep, decoded.contains(where: { $0.job.step < step }) {
+            for old in decoded where old.job.step < step { outcomes.append(.stale(old.job, weightsStep: step)) }
+            decoded.removeAll { $0.job.step < step }
             condition.broadcast()
         }
-        guard let first = decoded.first, first.job.step == loadedStep else { return }
-        decoded.removeFirst()
+        guard let i = decoded.firstIndex(where: { $0.job.step == loadedStep }) else { return }
+        let first = decoded.remove(at: i)
         computing = true
         compute.run { [self] in
             let outcome = run(first.job, first.batch)

@@ -1,6 +1,7 @@
 // What a worker is sent, watched from a hand-driven worker end: two micro-batches before it has
 // answered any, and the next step's micro-batches before that step's weights (so it can decode them
-// during the coordinator's update), then those weights.
+// during the coordinator's update), then those weights; with one micro-batch a step, the next step's
+// while it still computes this one's.
 import Cluster
 import Compute
 import Foundation
@@ -25,35 +26,60 @@ final class WorkAheadTests: XCTestCase {
         return got
     }
 
-    func testAWorkerHoldsTwoMicroBatchesAndGetsTheNextStepsAheadOfItsWeights() throws {
-        let cards = try cardsDataset(count: 8)
-        let config = tinyRunConfig(epochs: 1, batchSize: 4, microBatch: 2)  // 2 steps of 2 micro-batches
+    /// The engine, run on a thread of its own while the test plays the worker.
+    private final class Run: @unchecked Sendable {
+        let engine: TrainingEngine, finished = DispatchSemaphore(value: 0)
+        init(_ engine: TrainingEngine) { self.engine = engine }
+        func start() { Thread { [self] in _ = try? engine.run(); finished.signal() }.start() }
+    }
+
+    /// A coordinator over `count` cards training with `config`, its engine started, and a hand
+    /// worker end that said hello; `answer` sends a zero gradient for a work message (every sample
+    /// computed, none labelled).
+    private func start(cards count: Int, _ config: RunConfig) throws
+        -> (run: Run, coordinator: Coordinator, trainer: Trainer, end: WorkerTransport, answer: (Message) throws -> Void) {
+        let cards = try cardsDataset(count: count)
         let network = InMemoryNetwork()
         let trainer = try freshTrainer(config)
         let coordinator = Coordinator(transport: network.coordinator(), dataset: cards, config: config, network: trainer.network,
                                       options: Coordinator.Options(), log: { _ in })
         let engine = TrainingEngine(config: config, trainer: trainer, plan: StepPlan(samples: cards.count, config: config),
                                     source: coordinator, validation: nil, log: { _ in })
-        /// The engine, run on a thread of its own while the test plays the worker.
-        final class Run: @unchecked Sendable {
-            let engine: TrainingEngine, finished = DispatchSemaphore(value: 0)
-            init(_ engine: TrainingEngine) { self.engine = engine }
-            func start() { Thread { [self] in _ = try? engine.run(); finished.signal() }.start() }
-        }
         let run = Run(engine)
         run.start()
-
         let end = network.worker("hand")
         try end.send(try Message(kind: .hello, HelloFields(name: "hand", host: "test", threads: 1, pid: 0)))
-        let store = trainer.network.store
-        /// A zero gradient for a work message: every sample computed, none labelled.
-        func answer(_ work: Message) throws {
+        let parameters = trainer.network.store.parameters.count
+        let answer = { (work: Message) throws in
             let f = try work.fields(WorkFields.self)
             let fields = GradientFields(microBatch: f.microBatch, lossSum: 0, labelled: 0, samples: f.indices.count,
                                         hasStatistics: false, failures: [], computeSeconds: 0.01)
             try end.send(try Message(kind: .gradients, step: work.step, fields,
-                                     bulk: [.floats([Float](repeating: 0, count: store.parameters.count))]))
+                                     bulk: [.floats([Float](repeating: 0, count: parameters))]))
         }
+        return (run, coordinator, trainer, end, answer)
+    }
+
+    func testWithOneMicroBatchAStepTheNextStepsComesBeforeThisOneIsAnswered() throws {
+        let config = tinyRunConfig(epochs: 1, batchSize: 2, microBatch: 2)  // 2 steps of 1 micro-batch
+        let (run, coordinator, trainer, end, answer) = try start(cards: 4, config)
+        let works = { (ms: [Message]) in ms.filter { $0.kind == .work } }
+        let first = try receive(end) { works($0).count == 2 }
+        XCTAssertEqual(first.map(\.kind).filter { $0 != .shard && $0 != .heartbeat }, [.welcome, .weights, .work, .work],
+                       "\(first.map(\.summary))")
+        XCTAssertEqual(works(first).map(\.step), [0, 1], "step 1's work comes while step 0's is unanswered, to be decoded meanwhile")
+        try answer(works(first)[0])
+        let second = try receive(end) { $0.contains { $0.kind == .weights } }
+        XCTAssertEqual(second.filter { $0.kind == .weights }.map(\.step), [1])
+        try answer(works(first)[1])
+        XCTAssertEqual(run.finished.wait(timeout: .now() + 20), .success, "the run did not finish on the ahead work's answer")
+        XCTAssertEqual(coordinator.dropped, 0)
+        XCTAssertEqual(trainer.step, 2)
+    }
+
+    func testAWorkerHoldsTwoMicroBatchesAndGetsTheNextStepsAheadOfItsWeights() throws {
+        let config = tinyRunConfig(epochs: 1, batchSize: 4, microBatch: 2)  // 2 steps of 2 micro-batches
+        let (run, coordinator, trainer, end, answer) = try start(cards: 8, config)
         let works = { (ms: [Message]) in ms.filter { $0.kind == .work } }
 
         let first = try receive(end) { works($0).count == 2 }
