@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel scaling on this machine: training images/s of MobileNetV1 alpha 1.0 at 224 px,
-# batch 32, for 1 worker x 2 threads, 2 workers x 1 thread and one process x 2 threads, and the
-# coordinator's cost per step (reduce + optimizer + broadcast) with 8 workers over loopback, and
-# 2 workers x 1 thread with bf16 and fp16 frames on the wire. Prints medians over the timed steps
+# batch 32, with the network of PyTorch's anchors (all 13 blocks, pooled Dense(1024) -> Dense(8)
+# head, 4.26 M parameters; not the heatmap head of train's defaults), for 1 worker x 2 threads,
+# 2 workers x 1 thread and one process x 2 threads, and the coordinator's cost per step (reduce +
+# optimizer + broadcast) with 8 workers over loopback, and 2 workers x 1 thread with bf16 and fp16 frames on the wire and with --in-memory-inputs (the
+# random-tensor work of PyTorch's DDP benchmark). Prints medians over the timed steps
 # (the first 2 steps are warm-up), then the PyTorch DDP commands to run beside it on the same work
 # (random tensors, and the same image files through a DataLoader). Needs a dataset:
 #   scripts/bench-scaling.sh [LABELS]   (default: runs/demo/cards/labels.csv, made by the demo)
@@ -27,7 +29,7 @@ PY
 run() { # name, extra flags...
   local name=$1; shift
   "$bin" train --data "$labels" --val-fraction 0.02 --alpha 1.0 --input-size 224 --batch-size 32 \
-    --steps "$steps" --log-every 0 --out "$tmp/$name" "$@" > "$tmp/$name.log" 2>&1
+    --head regression --hidden 1024 --steps "$steps" --log-every 0 --out "$tmp/$name" "$@" > "$tmp/$name.log" 2>&1
   local log="$tmp/$name/metrics.jsonl"
   echo "$name: $(median "$log" images_per_s) images/s (median step $(median "$log" step_s) s;" \
        "compute $(median "$log" compute_s) s, transfer $(median "$log" transfer_s) s," \
@@ -37,6 +39,7 @@ run() { # name, extra flags...
 run "1 worker x 2 threads" --workers 1 --threads 2 --micro-batch 32
 run "2 workers x 1 thread" --workers 2 --threads 1 --micro-batch 16
 run "1 process x 2 threads (no workers)" --threads 2 --micro-batch 32
+run "2 workers x 1 thread, --in-memory-inputs (tensors from memory, as ddp_bench.py)" --workers 2 --threads 1 --micro-batch 16 --in-memory-inputs
 run "2 workers x 1 thread, bf16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision bf16
 run "2 workers x 1 thread, fp16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision fp16
 STEPS=4 run "8 workers x 1 thread (coordinator cost)" --workers 8 --threads 1 --micro-batch 4

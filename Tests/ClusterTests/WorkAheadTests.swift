@@ -60,7 +60,7 @@ final class WorkAheadTests: XCTestCase {
         return (run, coordinator, trainer, end, answer)
     }
 
-    func testWithOneMicroBatchAStepTheNextStepsComesBeforeThisOneIsAnswered() throws {
+    func testWithOneMicroBatchAStepTheNextStepsWorkComesBeforeThisOneIsAnswered() throws {
         let config = tinyRunConfig(epochs: 1, batchSize: 2, microBatch: 2)  // 2 steps of 1 micro-batch
         let (run, coordinator, trainer, end, answer) = try start(cards: 4, config)
         let works = { (ms: [Message]) in ms.filter { $0.kind == .work } }
