@@ -296,9 +296,13 @@ public final class Coordinator: GradientSource {
     /// Gives every worker with room a pending micro-batch of `collection`, the one whose samples it
     /// holds most of: first one to each worker that holds none, then a second to each that holds
     /// one, and so on up to `outstanding`, so that work spreads over all workers before any gets a second.
+    /// For this step only its own micro-batches count: work of the next step handed out ahead never
+    /// keeps a worker from taking one of this step requeued from a worker that left (the next step
+    /// cannot start before this one ends). For the next step, all of them count.
     private func dispatch(_ collection: ReferenceWritableKeyPath<Coordinator, Collection?> = \.current) throws {
+        let counted = collection == \Coordinator.current ? self[keyPath: collection]?.work.step : nil
         for level in 0..<max(1, options.outstanding) {
-            for name in members.holding(level) {
+            for name in members.holding(level, of: counted) {
                 guard let c = self[keyPath: collection],
                       let best = AffinityScheduler.choose(pending: c.pending, batches: c.work.microBatches,
                                                           holds: members.holds(name)) else { return }

@@ -1,7 +1,7 @@
 // Who the coordinator is working with: the workers that said hello, the samples each holds, the
-// micro-batches each holds (up to two: one computing, one decoding behind it, which may be the next
-// step's), what each has done,
-// and the liveness checks that remove the dead ones.
+// micro-batches each holds (usually two: one computing, one decoding behind it, which may be the
+// next step's; more when this step's work is requeued to a worker holding the next's), what each has
+// done, and the liveness checks that remove the dead ones.
 import Foundation
 import Training
 
@@ -66,8 +66,13 @@ struct Membership {
     @discardableResult
     mutating func remove(_ name: PeerID) -> [Assignment] { peers.removeValue(forKey: name)?.assignments ?? [] }
 
-    /// Workers holding exactly `count` micro-batches (of any step), in name order.
-    func holding(_ count: Int) -> [PeerID] { names.filter { peers[$0]?.assignments.count == count } }
+    /// Workers holding exactly `count` micro-batches, of `step` or (nil) of any step, in name order.
+    func holding(_ count: Int, of step: Int? = nil) -> [PeerID] {
+        names.filter { n in
+            guard let a = peers[n]?.assignments else { return false }
+            return (step.map { s in a.filter { $0.step == s }.count } ?? a.count) == count
+        }
+    }
 
     /// Workers with micro-batches, with them: `name (micro-batch 3)`, `name (micro-batches 3, 5)`.
     var busy: [String] {
@@ -86,9 +91,13 @@ struct Membership {
 
     mutating func sent(_ indices: [Int], to name: PeerID) { peers[name]?.holds.formUnion(indices) }
 
-    /// Gives `name` one more micro-batch, of `step`; its clock starts now if it is the only one.
+    /// Gives `name` one more micro-batch, of `step`: after those of its step and before those of
+    /// later steps (a micro-batch of this step requeued from a worker that left is computed before
+    /// the next step's work handed out ahead, as the worker's pipeline runs it).
     mutating func assign(_ microBatch: Int, step: Int, to name: PeerID) {
-        peers[name]?.assignments.append(Assignment(step: step, microBatch: microBatch, since: Date()))
+        guard let a = peers[name]?.assignments else { return }
+        let at = a.firstIndex { $0.step > step } ?? a.count
+        peers[name]?.assignments.insert(Assignment(step: step, microBatch: microBatch, since: Date()), at: at)
     }
 
     /// `microBatch` of `step` if `name` holds it: removed, returning the seconds since it became
