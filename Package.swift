@@ -65,9 +65,11 @@ let package = Package(
 
         // CRC-32C with the CPU's crc32 instruction (our C, for the wire's per-frame checksums).
         .target(name: "CChecksum", path: "Sources/CChecksum"),
+        // Batch norm + ReLU6 over blocked activations in two passes each way (our C, on libgomp's threads).
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Tensors and oneDNN primitives, forward and backward, and the seeded RNG. Knows nothing of keypoints.
-        .target(name: "Compute", dependencies: ["CDNNL"], swiftSettings: unchecked),
+        .target(name: "Compute", dependencies: ["CDNNL", "CKernels"], swiftSettings: unchecked),
         // MobileNetV1, keypoint heads, losses, optimizers, schedules, metrics.
         .target(name: "Model", dependencies: ["Compute", "CChecksum"], swiftSettings: unchecked),
         // Files of models: safetensors, saved-model folders, durable (crash-safe) writes. Parses input.

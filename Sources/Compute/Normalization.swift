@@ -1,6 +1,14 @@
 // Batch normalisation on oneDNN: batch statistics in training, running statistics in inference.
 internal import CDNNL
 
+/// A layer that normalises with batch statistics in training and can report them.
+public protocol BatchStatisticsReporting: AnyObject {
+    /// The batch mean and biased variance [C] of the last training-mode forward (nil after an
+    /// inference-mode forward). Data-parallel training sends these to the coordinator, which
+    /// applies the running-average updates of all micro-batches in a fixed order.
+    var lastBatchStatistics: (mean: [Float], variance: [Float])? { get }
+}
+
 /// Batch normalisation over the channels of [N, C, H, W] (nChw8c) activations.
 ///
 /// Training mode normalises with the batch mean and biased variance and keeps them for
@@ -8,7 +16,7 @@ internal import CDNNL
 /// statistics into them by one rule, `Training/BatchNormStatistics.swift`). Inference mode
 /// normalises with the running statistics. Parameters: gamma [C], beta [C]; statistics (not
 /// trained): running mean [C], running variance [C].
-public final class BatchNorm: Layer {
+public final class BatchNorm: Layer, BatchStatisticsReporting {
     public let channels: Int
     public let epsilon: Float
     public var computesInputGradient = true
@@ -55,9 +63,7 @@ public final class BatchNorm: Layer {
 
     public func outputDims(for input: [Int]) -> [Int] { input }
 
-    /// The batch mean and biased variance [C] of the last training-mode forward, copied out (nil
-    /// after an inference-mode forward). Data-parallel training sends these to the coordinator,
-    /// which applies the running-average updates of all micro-batches in a fixed order.
+    /// The batch mean and biased variance [C] of the last training-mode forward, copied out.
     public var lastBatchStatistics: (mean: [Float], variance: [Float])? {
         guard let (s, _, training) = last, training else { return nil }
         return (Array(UnsafeBufferPointer(start: s.mean.floats, count: channels)),

@@ -26,6 +26,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed steps first.") var warmup: Int = 3
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 10
     @Flag(help: "Print where the time goes, layer by layer (forward and backward).") var profile = false
+    @Flag(name: .customLong("unfused-norm"),
+          help: "oneDNN's batch norm then its ReLU6, as before the fused kernels (to compare them).") var unfusedNorm = false
 
     func run() throws {
         useLineBufferedOutput()
@@ -33,10 +35,10 @@ struct Bench: ParsableCommand {
         let stride = featureStride ?? (head == .regression ? 32 : 16)
         let config = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize, outputStride: stride),
                                  head: HeadConfig(kind: head, hidden: 1024, dropout: 0.5), keypoints: 4)
-        let network = try KeypointNetwork(config)
+        let network = try KeypointNetwork(config, fusedNormalization: !unfusedNorm)
         Initializer.he.initialise(network.store, seed: 0)
         print("oneDNN \(Engine.libraryVersion), \(Engine.threads) thread(s), MobileNetV1 alpha \(alpha) \(inputSize)px, "
-              + "stride \(stride), \(head.rawValue) head, "
+              + "stride \(stride), \(head.rawValue) head, BN and ReLU6 \(unfusedNorm ? "on oneDNN, apart" : "fused"), "
               + "\(network.store.layout.parameterCount) parameters, \(network.store.layout.statisticCount) BN statistics")
         if mode == "train" || mode == "all" { try benchTraining(network) }
         if mode == "infer" || mode == "all" {
@@ -157,7 +159,7 @@ struct Bench: ParsableCommand {
     private func pad(_ s: String, _ width: Int) -> String { s.padding(toLength: max(width, s.count), withPad: " ", startingAt: 0) }
 
     private func kind(_ name: String) -> String {
-        if name.hasSuffix("_bn") { return "batch norm" }
+        if name.hasSuffix("_bn") { return unfusedNorm ? "batch norm" : "batch norm + ReLU6" }
         if name.hasSuffix("_relu") { return "relu/relu6" }
         if name.hasPrefix("conv_pw") { return "1x1 convolution" }
         if name.hasPrefix("conv_dw") { return "depthwise convolution" }

@@ -57,12 +57,13 @@ public final class KeypointNetwork {
     public var profile: [LayerTime]?
 
     /// Builds the network over freshly allocated (zeroed) buffers; call an ``Initializer`` or load weights next.
-    public init(_ config: ModelConfig, engine: Engine = .cpu) throws {
+    /// `fusedNormalization`: as in ``MobileNetV1``'s init (the default; false for oneDNN's BN then ReLU6).
+    public init(_ config: ModelConfig, engine: Engine = .cpu, fusedNormalization: Bool = true) throws {
         try config.validate()
         self.config = config
         self.engine = engine
         store = ParameterStore(config.layout)
-        backbone = try MobileNetV1(config.backbone, store: store, engine: engine)
+        backbone = try MobileNetV1(config.backbone, store: store, engine: engine, fusedNormalization: fusedNormalization)
         head = try config.head.make(backbone: config.backbone, keypoints: config.keypoints, store: store, engine: engine)
     }
 
@@ -144,7 +145,7 @@ public final class KeypointNetwork {
     public func batchStatistics() -> [Float]? {
         var out = [Float](repeating: 0, count: store.layout.statisticCount)
         for named in backbone.layers {
-            guard let bn = named.layer as? BatchNorm else { continue }
+            guard let bn = named.layer as? any BatchStatisticsReporting else { continue }
             guard let (mean, variance) = bn.lastBatchStatistics else { return nil }
             let base = "backbone.\(named.name)"
             let m = store.spec("\(base).running_mean")!, v = store.spec("\(base).running_var")!

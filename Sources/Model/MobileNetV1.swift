@@ -138,19 +138,28 @@ public final class MobileNetV1 {
     public let config: MobileNetV1Config
     public let layers: [NamedLayer]
 
-    public init(_ config: MobileNetV1Config, store: ParameterStore, engine: Engine = .cpu) throws {
+    /// - Parameter fusedNormalization: each BN and its ReLU6 as one ``BatchNormReLU6`` layer named
+    ///   `<unit>_bn` (our kernels, fewer passes over memory); false: oneDNN's batch norm `<unit>_bn`
+    ///   then its eltwise ReLU6 `<unit>_relu`, the same maths (kept for comparison and benchmarks).
+    public init(_ config: MobileNetV1Config, store: ParameterStore, engine: Engine = .cpu, fusedNormalization: Bool = true) throws {
         self.config = config
         var layers: [NamedLayer] = []
         for u in config.units {
             let conv = Convolution2D(u.geometry, weights: store.slice("backbone.\(u.name).weight"), engine: engine)
             let bn = "backbone.\(u.name)_bn"
-            let norm = try BatchNorm(channels: u.geometry.outChannels, epsilon: 1e-3,
-                                     gamma: store.slice("\(bn).gamma"), beta: store.slice("\(bn).beta"),
-                                     runningMean: store.statistic("\(bn).running_mean"),
-                                     runningVariance: store.statistic("\(bn).running_var"), engine: engine)
+            let (c, gamma, beta) = (u.geometry.outChannels, store.slice("\(bn).gamma"), store.slice("\(bn).beta"))
+            let (mean, variance) = (store.statistic("\(bn).running_mean"), store.statistic("\(bn).running_var"))
             layers.append(NamedLayer(name: u.name, layer: conv))
-            layers.append(NamedLayer(name: "\(u.name)_bn", layer: norm))
-            layers.append(NamedLayer(name: "\(u.name)_relu", layer: Activation(.relu6, engine: engine)))
+            if fusedNormalization {
+                let fused = BatchNormReLU6(channels: c, epsilon: 1e-3, gamma: gamma, beta: beta,
+                                           runningMean: mean, runningVariance: variance, engine: engine)
+                layers.append(NamedLayer(name: "\(u.name)_bn", layer: fused))
+            } else {
+                let norm = try BatchNorm(channels: c, epsilon: 1e-3, gamma: gamma, beta: beta,
+                                         runningMean: mean, runningVariance: variance, engine: engine)
+                layers.append(NamedLayer(name: "\(u.name)_bn", layer: norm))
+                layers.append(NamedLayer(name: "\(u.name)_relu", layer: Activation(.relu6, engine: engine)))
+            }
         }
         layers[0].layer.computesInputGradient = false
         self.layers = layers

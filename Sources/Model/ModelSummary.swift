@@ -73,6 +73,7 @@ public struct ModelSummary: Sendable {
             let g = conv.geometry
             return g.groups > 1 ? "depthwise \(g.kernel)x\(g.kernel)/\(g.stride)" : "conv \(g.kernel)x\(g.kernel)/\(g.stride)"
         case is BatchNorm: return "batch norm"
+        case is BatchNormReLU6: return "batch norm + ReLU6"
         case let a as Activation: return a.kind == .relu6 ? "ReLU6" : "ReLU"
         case is GlobalAveragePool: return "global average pool"
         case is Linear: return "dense"

@@ -1,0 +1,273 @@
+// Batch norm + ReLU6 kernels over nChw8c: one 8-lane vector per spatial position, one task per
+// (image, channel block), run on libgomp's threads (the pool oneDNN's kernels use, sized by
+// omp_set_num_threads on the calling thread). Compiled twice, for AVX2 and for baseline x86-64,
+// and picked at load time; neither uses FMA, so a product and a sum round as they are written.
+#include "normalized_relu6.h"
+#include <string.h>
+
+// libgomp's entry points (Debian's oneDNN links libgomp; its ABI is GCC's, stable since GCC 4.9).
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__clang__)
+#define KP_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define KP_CLONES
+#endif
+
+/// Positions summed in f32 before their sum is added to the f64 totals.
+enum { CHUNK = 64 };
+/// Below this many floats a tensor is done on the calling thread (a fork costs more).
+enum { SERIAL_BELOW = 1 << 15 };
+/// From this many floats (32 MB, an L3 cache) outputs are written past the caches: the next layer
+/// cannot find them there anyway, and a plain store would first read each line in.
+enum { STREAM_FROM = 1 << 23 };
+
+// Macros, not functions: a function taking or returning a 32-byte vector would have a different
+// ABI in the AVX2 and the baseline clones.
+#define LOAD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define STORE8(p, v) do { v8f v_ = (v); memcpy((p), &v_, sizeof v_); } while (0)
+/// A store past the caches; `p` must be 32-byte aligned (every position of an nChw8c tensor is).
+#define STREAM8(p, v) __builtin_nontemporal_store((v), (v8f *)(void *)(p))
+#define LOW4(v) __builtin_convertvector(__builtin_shufflevector((v), (v), 0, 1, 2, 3), v4d)
+#define HIGH4(v) __builtin_convertvector(__builtin_shufflevector((v), (v), 4, 5, 6, 7), v4d)
+#define SIX ((v8f){6, 6, 6, 6, 6, 6, 6, 6})
+
+/// min(max(z, 0), 6), keeping a NaN a NaN (so that a diverged step still shows in the loss).
+#define RELU6(z) ({ \
+    v8f z_ = (z); \
+    z_ = (v8f)((v8i)z_ & ~(z_ < 0)); \
+    v8i above_ = z_ > SIX; \
+    (v8f)(((v8i)SIX & above_) | ((v8i)z_ & ~above_)); })
+
+/// dy where 0 < z < 6, else 0.
+#define RELU6_GRADIENT(z, dy) ({ v8f w_ = (z); (v8f)((v8i)(dy) & ((w_ > 0) & (w_ < SIX))); })
+
+/// Orders this thread's streamed stores before what follows (the end of the parallel region).
+static inline void fence(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_sfence();
+#endif
+}
+
+// MARK: Threads
+
+typedef struct {
+    void (*task)(const void *args, size_t index);
+    const void *args;
+    size_t count;
+} share_t;
+
+/// One thread's contiguous share of the tasks.
+static void run_share(void *p) {
+    const share_t *s = p;
+    size_t t = (size_t)omp_get_thread_num(), threads = (size_t)omp_get_num_threads();
+    for (size_t i = s->count * t / threads; i < s->count * (t + 1) / threads; i++) s->task(s->args, i);
+}
+
+/// Runs task(args, i) for i in 0..<count, on the OpenMP threads when `floats` is large enough.
+static void parallel(size_t count, size_t floats, void (*task)(const void *, size_t), const void *args) {
+    if (count < 2 || floats < SERIAL_BELOW) {
+        for (size_t i = 0; i < count; i++) task(args, i);
+        return;
+    }
+    share_t s = {task, args, count};
+    GOMP_parallel(run_share, &s, 0, 0);
+}
+
+// MARK: Forward
+
+typedef struct {
+    const float *x;
+    size_t blocks, plane;
+    double *scratch;
+} statistics_t;
+
+/// Task i = image * blocks + block: the sums of x - k and (x - k)^2 over one plane of one block,
+/// k being the block's first value in image 0 (a shift that keeps the variance's cancellation small).
+KP_CLONES static void statistics_task(const void *p, size_t i) {
+    const statistics_t *a = p;
+    const v8f k = LOAD8(a->x + (i % a->blocks) * a->plane * 8);
+    const float *x = a->x + i * a->plane * 8;
+    v4d s1[2] = {{0}, {0}}, s2[2] = {{0}, {0}};
+    for (size_t h0 = 0; h0 < a->plane; h0 += CHUNK) {
+        size_t h1 = h0 + CHUNK < a->plane ? h0 + CHUNK : a->plane;
+        // Four positions at a time into four pairs of sums (the adds' latency, not memory, bounds one pair).
+        v8f c1[4] = {{0}, {0}, {0}, {0}}, c2[4] = {{0}, {0}, {0}, {0}};
+        size_t h = h0;
+        for (; h + 4 <= h1; h += 4) {
+            for (int u = 0; u < 4; u++) {
+                v8f d = LOAD8(x + (h + u) * 8) - k;
+                c1[u] += d;
+                c2[u] += d * d;
+            }
+        }
+        for (; h < h1; h++) {
+            v8f d = LOAD8(x + h * 8) - k;
+            c1[0] += d;
+            c2[0] += d * d;
+        }
+        v8f t1 = (c1[0] + c1[1]) + (c1[2] + c1[3]), t2 = (c2[0] + c2[1]) + (c2[2] + c2[3]);
+        s1[0] += LOW4(t1); s1[1] += HIGH4(t1);
+        s2[0] += LOW4(t2); s2[1] += HIGH4(t2);
+    }
+    memcpy(a->scratch + i * 16, s1, sizeof s1);
+    memcpy(a->scratch + i * 16 + 8, s2, sizeof s2);
+}
+
+void kp_channel_statistics(const float *x, size_t n, size_t blocks, size_t plane, double *scratch,
+                           double *mean, double *variance) {
+    statistics_t a = {x, blocks, plane, scratch};
+    parallel(n * blocks, n * blocks * plane * 8, statistics_task, &a);
+    double count = (double)(n * plane);
+    for (size_t b = 0; b < blocks; b++) {
+        for (size_t c = 0; c < 8; c++) {
+            double s1 = 0, s2 = 0;
+            for (size_t image = 0; image < n; image++) {
+                s1 += scratch[(image * blocks + b) * 16 + c];
+                s2 += scratch[(image * blocks + b) * 16 + 8 + c];
+            }
+            double shifted = s1 / count, v = s2 / count - shifted * shifted;
+            mean[b * 8 + c] = (double)x[b * plane * 8 + c] + shifted;
+            variance[b * 8 + c] = v > 0 ? v : 0;
+        }
+    }
+}
+
+typedef struct {
+    const float *x;
+    float *y;
+    size_t blocks, plane;
+    const float *scale, *shift;
+    int stream;
+} affine_t;
+
+KP_CLONES static void affine_task(const void *p, size_t i) {
+    const affine_t *a = p;
+    size_t b = i % a->blocks;
+    const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8);
+    const float *x = a->x + i * a->plane * 8;
+    float *y = a->y + i * a->plane * 8;
+    if (a->stream) {
+        for (size_t h = 0; h < a->plane; h++) STREAM8(y + h * 8, RELU6(s * LOAD8(x + h * 8) + t));
+        fence();
+    } else {
+        for (size_t h = 0; h < a->plane; h++) STORE8(y + h * 8, RELU6(s * LOAD8(x + h * 8) + t));
+    }
+}
+
+void kp_scale_shift_relu6(const float *x, float *y, size_t n, size_t blocks, size_t plane, const float *scale,
+                          const float *shift) {
+    size_t floats = n * blocks * plane * 8;
+    affine_t a = {x, y, blocks, plane, scale, shift, x != y && floats >= STREAM_FROM};
+    parallel(n * blocks, floats, affine_task, &a);
+}
+
+// MARK: Backward
+
+typedef struct {
+    const float *x, *dy;
+    size_t blocks, plane;
+    const float *scale, *shift, *centre;
+    double *scratch;
+} gradient_sums_t;
+
+KP_CLONES static void gradient_sums_task(const void *p, size_t i) {
+    const gradient_sums_t *a = p;
+    size_t b = i % a->blocks;
+    const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8), m = LOAD8(a->centre + b * 8);
+    const float *x = a->x + i * a->plane * 8, *dy = a->dy + i * a->plane * 8;
+    v4d s1[2] = {{0}, {0}}, s2[2] = {{0}, {0}};
+    for (size_t h0 = 0; h0 < a->plane; h0 += CHUNK) {
+        size_t h1 = h0 + CHUNK < a->plane ? h0 + CHUNK : a->plane;
+        v8f c1[4] = {{0}, {0}, {0}, {0}}, c2[4] = {{0}, {0}, {0}, {0}};
+        size_t h = h0;
+        for (; h + 4 <= h1; h += 4) {
+            for (int u = 0; u < 4; u++) {
+                v8f xv = LOAD8(x + (h + u) * 8);
+                v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + (h + u) * 8));
+                c1[u] += g;
+                c2[u] += g * (xv - m);
+            }
+        }
+        for (; h < h1; h++) {
+            v8f xv = LOAD8(x + h * 8);
+            v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + h * 8));
+            c1[0] += g;
+            c2[0] += g * (xv - m);
+        }
+        v8f t1 = (c1[0] + c1[1]) + (c1[2] + c1[3]), t2 = (c2[0] + c2[1]) + (c2[2] + c2[3]);
+        s1[0] += LOW4(t1); s1[1] += HIGH4(t1);
+        s2[0] += LOW4(t2); s2[1] += HIGH4(t2);
+    }
+    memcpy(a->scratch + i * 16, s1, sizeof s1);
+    memcpy(a->scratch + i * 16 + 8, s2, sizeof s2);
+}
+
+void kp_relu6_gradient_sums(const float *x, const float *dy, size_t n, size_t blocks, size_t plane, const float *scale,
+                            const float *shift, const float *centre, double *scratch, double *sum, double *centredSum) {
+    gradient_sums_t a = {x, dy, blocks, plane, scale, shift, centre, scratch};
+    parallel(n * blocks, n * blocks * plane * 8, gradient_sums_task, &a);
+    for (size_t b = 0; b < blocks; b++) {
+        for (size_t c = 0; c < 8; c++) {
+            double s1 = 0, s2 = 0;
+            for (size_t image = 0; image < n; image++) {
+                s1 += scratch[(image * blocks + b) * 16 + c];
+                s2 += scratch[(image * blocks + b) * 16 + 8 + c];
+            }
+            sum[b * 8 + c] = s1;
+            centredSum[b * 8 + c] = s2;
+        }
+    }
+}
+
+typedef struct {
+    const float *x, *dy;
+    float *dx;
+    size_t blocks, plane;
+    const float *scale, *shift, *dscale, *offset, *slope, *centre;
+    int stream;
+} input_gradient_t;
+
+KP_CLONES static void input_gradient_task(const void *p, size_t i) {
+    const input_gradient_t *a = p;
+    size_t b = i % a->blocks;
+    const v8f zero = {0};
+    const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8), d = LOAD8(a->dscale + b * 8);
+    const v8f o = a->offset ? LOAD8(a->offset + b * 8) : zero, k = a->slope ? LOAD8(a->slope + b * 8) : zero;
+    const v8f m = a->slope ? LOAD8(a->centre + b * 8) : zero;
+    const float *x = a->x + i * a->plane * 8, *dy = a->dy + i * a->plane * 8;
+    float *dx = a->dx + i * a->plane * 8;
+#define INPUT_GRADIENT_LOOP(store, value) \
+    for (size_t h = 0; h < a->plane; h++) { \
+        v8f xv = LOAD8(x + h * 8); \
+        v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + h * 8)); \
+        store(dx + h * 8, value); \
+    }
+    if (a->slope && a->stream) {
+        INPUT_GRADIENT_LOOP(STREAM8, g * d + o + k * (xv - m))
+        fence();
+    } else if (a->slope) {
+        INPUT_GRADIENT_LOOP(STORE8, g * d + o + k * (xv - m))
+    } else if (a->stream) {
+        INPUT_GRADIENT_LOOP(STREAM8, g * d + o)
+        fence();
+    } else {
+        INPUT_GRADIENT_LOOP(STORE8, g * d + o)
+    }
+#undef INPUT_GRADIENT_LOOP
+}
+
+void kp_relu6_input_gradient(const float *x, const float *dy, float *dx, size_t n, size_t blocks, size_t plane,
+                             const float *scale, const float *shift, const float *dscale, const float *offset,
+                             const float *slope, const float *centre) {
+    size_t floats = n * blocks * plane * 8;
+    input_gradient_t a = {x, dy, dx, blocks, plane, scale, shift, dscale, offset, slope, centre,
+                          dx != dy && dx != x && floats >= STREAM_FROM};
+    parallel(n * blocks, floats, input_gradient_task, &a);
+}

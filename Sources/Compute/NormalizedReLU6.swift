@@ -1,0 +1,143 @@
+// Batch normalisation and ReLU6 as one layer, on our kernels (Sources/CKernels): two passes over
+// memory forward (statistics; normalise and clip) and two backward (sums; input gradient), where
+// oneDNN's batch norm and eltwise primitives, one after the other, make five passes each way.
+internal import CKernels
+
+/// y = min(max(gamma * (x - mean) / sqrt(variance + epsilon) + beta, 0), 6) over the channels of
+/// [N, C, H, W] nChw8c activations: BatchNorm followed by ReLU6, with the same rules.
+///
+/// Training mode normalises with the batch mean and biased variance (over N*H*W, in f64) and
+/// keeps them for ``lastBatchStatistics``; it never touches the running statistics. Inference mode
+/// normalises with the running statistics, and backward then treats them as constants (frozen
+/// BN). ReLU6's derivative is 1 where the output is strictly inside (0, 6), else 0. Parameters:
+/// gamma [C], beta [C]; statistics (not trained): running mean [C], running variance [C]. Each
+/// channel's sums are added in one fixed order, so the results do not depend on the thread count.
+public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
+    public let channels: Int
+    public let epsilon: Float
+    public var computesInputGradient = true
+    public var computesParameterGradients = true
+    private let gamma: ParameterSlice, beta: ParameterSlice
+    private let runningMean: UnsafeMutablePointer<Float>, runningVariance: UnsafeMutablePointer<Float>
+    private let engine: Engine
+    /// Channels padded to whole blocks of 8 (the per-channel vectors' length; padding entries are 0).
+    private let padded: Int
+    /// Per channel, from the last forward: y = relu6(scale * x + shift), with mean and 1/sqrt(var + eps).
+    private var scale: [Float], shift: [Float], mean: [Float], inverseDeviation: [Double]
+    /// The last training forward's batch statistics [C].
+    private var batch: (mean: [Float], variance: [Float])?
+    /// f64 partial sums, 16 per (image, channel block).
+    private var scratch: [Double] = []
+    private var outputs: [ShapeKey: Tensor] = [:]
+    private var inputGradients: [ShapeKey: Tensor] = [:]
+    private var last: (input: Tensor, training: Bool)?
+
+    /// - Parameters:
+    ///   - runningMean, runningVariance: C floats each in the flat statistics buffer.
+    public init(channels: Int, epsilon: Float = 1e-3, gamma: ParameterSlice, beta: ParameterSlice,
+                runningMean: UnsafeMutablePointer<Float>, runningVariance: UnsafeMutablePointer<Float>,
+                engine: Engine = .cpu) {
+        precondition(gamma.count == channels && beta.count == channels)
+        self.channels = channels; self.epsilon = epsilon
+        self.gamma = gamma; self.beta = beta
+        self.runningMean = runningMean; self.runningVariance = runningVariance
+        self.engine = engine
+        padded = (channels + 7) / 8 * 8
+        scale = [Float](repeating: 0, count: padded)
+        shift = scale; mean = scale
+        inverseDeviation = [Double](repeating: 0, count: padded)
+    }
+
+    public func outputDims(for input: [Int]) -> [Int] { input }
+
+    public var lastBatchStatistics: (mean: [Float], variance: [Float])? {
+        guard let last, last.training else { return nil }
+        return batch
+    }
+
+    /// (N, channel blocks, H*W) of `x`, which must be nChw8c with this layer's channels.
+    private func geometry(_ x: Tensor) throws -> (n: Int, blocks: Int, plane: Int) {
+        guard x.layout == .nChw8c, x.dims.count == 4, x.dims[1] == channels else {
+            throw ComputeError("batch norm + ReLU6 over \(channels) channels expects nChw8c [N, \(channels), H, W], got \(x.dims) \(x.layout)")
+        }
+        return (x.dims[0], padded / 8, x.dims[2] * x.dims[3])
+    }
+
+    private func ensureScratch(_ n: Int, _ blocks: Int) {
+        if scratch.count < 16 * n * blocks { scratch = [Double](repeating: 0, count: 16 * n * blocks) }
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        let (n, blocks, plane) = try geometry(x)
+        var statisticsMean = [Double](repeating: 0, count: padded), statisticsVariance = statisticsMean
+        if mode.isTraining {
+            ensureScratch(n, blocks)
+            scratch.withUnsafeMutableBufferPointer { s in
+                kp_channel_statistics(x.data, n, blocks, plane, s.baseAddress, &statisticsMean, &statisticsVariance)
+            }
+            batch = (statisticsMean.prefix(channels).map { Float($0) }, statisticsVariance.prefix(channels).map { Float($0) })
+        } else {
+            for c in 0..<channels {
+                statisticsMean[c] = Double(runningMean[c]); statisticsVariance[c] = Double(runningVariance[c])
+            }
+        }
+        for c in 0..<channels {
+            let inverse = 1 / (statisticsVariance[c] + Double(epsilon)).squareRoot()
+            let a = Double(gamma.values[c]) * inverse
+            inverseDeviation[c] = inverse
+            scale[c] = Float(a)
+            shift[c] = Float(Double(beta.values[c]) - statisticsMean[c] * a)
+            mean[c] = Float(statisticsMean[c])
+        }
+        let y = try owned(&outputs, like: x)
+        kp_scale_shift_relu6(x.data, y.data, n, blocks, plane, scale, shift)
+        last = (x, mode.isTraining)
+        return y
+    }
+
+    /// Writes d(gamma), d(beta) and returns dx. After an inference-mode forward the statistics are
+    /// constants, so dx is gamma / sqrt(var + eps) times ReLU6's gradient.
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard let (x, training) = last else { throw ComputeError("BatchNormReLU6.backward called before forward") }
+        guard computesInputGradient || computesParameterGradients else { return nil }
+        guard dy.dims == x.dims, dy.layout == x.layout else {
+            throw ComputeError("batch norm + ReLU6 backward: dy \(dy.dims) \(dy.layout) for input \(x.dims) \(x.layout)")
+        }
+        let (n, blocks, plane) = try geometry(x)
+        var sum = [Double](repeating: 0, count: padded), centred = sum
+        ensureScratch(n, blocks)
+        scratch.withUnsafeMutableBufferPointer { s in
+            kp_relu6_gradient_sums(x.data, dy.data, n, blocks, plane, scale, shift, mean, s.baseAddress, &sum, &centred)
+        }
+        if computesParameterGradients {
+            for c in 0..<channels {
+                beta.gradients[c] = Float(sum[c])
+                gamma.gradients[c] = Float(centred[c] * inverseDeviation[c])
+            }
+        }
+        guard computesInputGradient else { return nil }
+        let dx = try owned(&inputGradients, like: x)
+        if training {
+            // dx = a (g - sum/M - (x - mean) sd^-2 centred/M), a = gamma sd^-1: the batch statistics' part.
+            let count = Double(n * plane)
+            var offset = [Float](repeating: 0, count: padded), slope = offset
+            for c in 0..<channels {
+                let a = Double(scale[c]), inverse = inverseDeviation[c]
+                offset[c] = Float(-a * sum[c] / count)
+                slope[c] = Float(-a * inverse * inverse * centred[c] / count)
+            }
+            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, scale, offset, slope, mean)
+        } else {
+            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, scale, nil, nil, nil)
+        }
+        return dx
+    }
+
+    /// The layer's tensor of `x`'s shape in `cache`, made on first use.
+    private func owned(_ cache: inout [ShapeKey: Tensor], like x: Tensor) throws -> Tensor {
+        if let t = cache[x.shapeKey] { return t }
+        let t = try Tensor(x.dims, layout: x.layout, engine: engine)
+        cache[x.shapeKey] = t
+        return t
+    }
+}
