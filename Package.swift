@@ -66,7 +66,8 @@ let package = Package(
         // CRC-32C with the CPU's crc32 instruction (our C, for the wire's per-frame checksums).
         .target(name: "CChecksum", path: "Sources/CChecksum"),
         // Batch norm + ReLU6 over blocked activations in two passes each way (our C, on libgomp's threads).
-        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])],
+                linkerSettings: [.linkedLibrary("gomp")]),
 
         // Tensors and oneDNN primitives, forward and backward, and the seeded RNG. Knows nothing of keypoints.
         .target(name: "Compute", dependencies: ["CDNNL", "CKernels"], swiftSettings: unchecked),

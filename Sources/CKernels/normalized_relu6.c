@@ -9,6 +9,7 @@
 extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
+extern int omp_get_max_threads(void);
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
@@ -72,7 +73,7 @@ static void run_share(void *p) {
 
 /// Runs task(args, i) for i in 0..<count, on the OpenMP threads when `floats` is large enough.
 static void parallel(size_t count, size_t floats, void (*task)(const void *, size_t), const void *args) {
-    if (count < 2 || floats < SERIAL_BELOW) {
+    if (count < 2 || floats < SERIAL_BELOW || omp_get_max_threads() < 2) {
         for (size_t i = 0; i < count; i++) task(args, i);
         return;
     }
