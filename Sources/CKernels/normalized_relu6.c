@@ -81,6 +81,44 @@ static void parallel(size_t count, size_t floats, void (*task)(const void *, siz
     GOMP_parallel(run_share, &s, 0, 0);
 }
 
+// MARK: Sums
+
+/// Per channel of one (image, block) plane of `plane` positions, the sums of two terms, which
+/// TERMS(h, first, second) sets for position h: four positions at a time into four pairs of f32
+/// sums (the adds' latency, not memory, bounds one pair), each chunk's total added to f64 ones,
+/// stored at `out` (8 doubles of the first sums, then 8 of the second).
+#define PAIR_SUMS(plane, out, TERMS) do { \
+        v4d s1_[2] = {{0}, {0}}, s2_[2] = {{0}, {0}}; \
+        for (size_t h0_ = 0; h0_ < (plane); h0_ += CHUNK) { \
+            size_t h1_ = h0_ + CHUNK < (plane) ? h0_ + CHUNK : (plane), h_ = h0_; \
+            v8f c1_[4] = {{0}, {0}, {0}, {0}}, c2_[4] = {{0}, {0}, {0}, {0}}, f_, g_; \
+            for (; h_ + 4 <= h1_; h_ += 4) { \
+                for (int u_ = 0; u_ < 4; u_++) { TERMS(h_ + u_, f_, g_); c1_[u_] += f_; c2_[u_] += g_; } \
+            } \
+            for (; h_ < h1_; h_++) { TERMS(h_, f_, g_); c1_[0] += f_; c2_[0] += g_; } \
+            v8f t1_ = (c1_[0] + c1_[1]) + (c1_[2] + c1_[3]), t2_ = (c2_[0] + c2_[1]) + (c2_[2] + c2_[3]); \
+            s1_[0] += LOW4(t1_); s1_[1] += HIGH4(t1_); \
+            s2_[0] += LOW4(t2_); s2_[1] += HIGH4(t2_); \
+        } \
+        memcpy((out), s1_, sizeof s1_); \
+        memcpy((out) + 8, s2_, sizeof s2_); \
+    } while (0)
+
+/// Per channel (blocks * 8), the two sums of every image's plane in `scratch`, added in image order.
+static void sum_over_images(const double *scratch, size_t n, size_t blocks, double *first, double *second) {
+    for (size_t b = 0; b < blocks; b++) {
+        for (size_t c = 0; c < 8; c++) {
+            double s1 = 0, s2 = 0;
+            for (size_t image = 0; image < n; image++) {
+                s1 += scratch[(image * blocks + b) * 16 + c];
+                s2 += scratch[(image * blocks + b) * 16 + 8 + c];
+            }
+            first[b * 8 + c] = s1;
+            second[b * 8 + c] = s2;
+        }
+    }
+}
+
 // MARK: Forward
 
 typedef struct {
@@ -95,48 +133,21 @@ KP_CLONES static void statistics_task(const void *p, size_t i) {
     const statistics_t *a = p;
     const v8f k = LOAD8(a->x + (i % a->blocks) * a->plane * 8);
     const float *x = a->x + i * a->plane * 8;
-    v4d s1[2] = {{0}, {0}}, s2[2] = {{0}, {0}};
-    for (size_t h0 = 0; h0 < a->plane; h0 += CHUNK) {
-        size_t h1 = h0 + CHUNK < a->plane ? h0 + CHUNK : a->plane;
-        // Four positions at a time into four pairs of sums (the adds' latency, not memory, bounds one pair).
-        v8f c1[4] = {{0}, {0}, {0}, {0}}, c2[4] = {{0}, {0}, {0}, {0}};
-        size_t h = h0;
-        for (; h + 4 <= h1; h += 4) {
-            for (int u = 0; u < 4; u++) {
-                v8f d = LOAD8(x + (h + u) * 8) - k;
-                c1[u] += d;
-                c2[u] += d * d;
-            }
-        }
-        for (; h < h1; h++) {
-            v8f d = LOAD8(x + h * 8) - k;
-            c1[0] += d;
-            c2[0] += d * d;
-        }
-        v8f t1 = (c1[0] + c1[1]) + (c1[2] + c1[3]), t2 = (c2[0] + c2[1]) + (c2[2] + c2[3]);
-        s1[0] += LOW4(t1); s1[1] += HIGH4(t1);
-        s2[0] += LOW4(t2); s2[1] += HIGH4(t2);
-    }
-    memcpy(a->scratch + i * 16, s1, sizeof s1);
-    memcpy(a->scratch + i * 16 + 8, s2, sizeof s2);
+#define STATISTICS_TERMS(h, first, second) do { v8f d_ = LOAD8(x + (h) * 8) - k; first = d_; second = d_ * d_; } while (0)
+    PAIR_SUMS(a->plane, a->scratch + i * 16, STATISTICS_TERMS);
+#undef STATISTICS_TERMS
 }
 
 void kp_channel_statistics(const float *x, size_t n, size_t blocks, size_t plane, double *scratch,
                            double *mean, double *variance) {
     statistics_t a = {x, blocks, plane, scratch};
     parallel(n * blocks, n * blocks * plane * 8, statistics_task, &a);
+    sum_over_images(scratch, n, blocks, mean, variance);
     double count = (double)(n * plane);
-    for (size_t b = 0; b < blocks; b++) {
-        for (size_t c = 0; c < 8; c++) {
-            double s1 = 0, s2 = 0;
-            for (size_t image = 0; image < n; image++) {
-                s1 += scratch[(image * blocks + b) * 16 + c];
-                s2 += scratch[(image * blocks + b) * 16 + 8 + c];
-            }
-            double shifted = s1 / count, v = s2 / count - shifted * shifted;
-            mean[b * 8 + c] = (double)x[b * plane * 8 + c] + shifted;
-            variance[b * 8 + c] = v > 0 ? v : 0;
-        }
+    for (size_t c = 0; c < blocks * 8; c++) {
+        double shifted = mean[c] / count, v = variance[c] / count - shifted * shifted;
+        mean[c] = (double)x[c / 8 * plane * 8 + c % 8] + shifted;
+        variance[c] = v > 0 ? v : 0;
     }
 }
 
@@ -183,48 +194,20 @@ KP_CLONES static void gradient_sums_task(const void *p, size_t i) {
     size_t b = i % a->blocks;
     const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8), m = LOAD8(a->centre + b * 8);
     const float *x = a->x + i * a->plane * 8, *dy = a->dy + i * a->plane * 8;
-    v4d s1[2] = {{0}, {0}}, s2[2] = {{0}, {0}};
-    for (size_t h0 = 0; h0 < a->plane; h0 += CHUNK) {
-        size_t h1 = h0 + CHUNK < a->plane ? h0 + CHUNK : a->plane;
-        v8f c1[4] = {{0}, {0}, {0}, {0}}, c2[4] = {{0}, {0}, {0}, {0}};
-        size_t h = h0;
-        for (; h + 4 <= h1; h += 4) {
-            for (int u = 0; u < 4; u++) {
-                v8f xv = LOAD8(x + (h + u) * 8);
-                v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + (h + u) * 8));
-                c1[u] += g;
-                c2[u] += g * (xv - m);
-            }
-        }
-        for (; h < h1; h++) {
-            v8f xv = LOAD8(x + h * 8);
-            v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + h * 8));
-            c1[0] += g;
-            c2[0] += g * (xv - m);
-        }
-        v8f t1 = (c1[0] + c1[1]) + (c1[2] + c1[3]), t2 = (c2[0] + c2[1]) + (c2[2] + c2[3]);
-        s1[0] += LOW4(t1); s1[1] += HIGH4(t1);
-        s2[0] += LOW4(t2); s2[1] += HIGH4(t2);
-    }
-    memcpy(a->scratch + i * 16, s1, sizeof s1);
-    memcpy(a->scratch + i * 16 + 8, s2, sizeof s2);
+#define GRADIENT_TERMS(h, first, second) do { \
+        v8f x_ = LOAD8(x + (h) * 8); \
+        first = RELU6_GRADIENT(s * x_ + t, LOAD8(dy + (h) * 8)); \
+        second = first * (x_ - m); \
+    } while (0)
+    PAIR_SUMS(a->plane, a->scratch + i * 16, GRADIENT_TERMS);
+#undef GRADIENT_TERMS
 }
 
 void kp_relu6_gradient_sums(const float *x, const float *dy, size_t n, size_t blocks, size_t plane, const float *scale,
                             const float *shift, const float *centre, double *scratch, double *sum, double *centredSum) {
     gradient_sums_t a = {x, dy, blocks, plane, scale, shift, centre, scratch};
     parallel(n * blocks, n * blocks * plane * 8, gradient_sums_task, &a);
-    for (size_t b = 0; b < blocks; b++) {
-        for (size_t c = 0; c < 8; c++) {
-            double s1 = 0, s2 = 0;
-            for (size_t image = 0; image < n; image++) {
-                s1 += scratch[(image * blocks + b) * 16 + c];
-                s2 += scratch[(image * blocks + b) * 16 + 8 + c];
-            }
-            sum[b * 8 + c] = s1;
-            centredSum[b * 8 + c] = s2;
-        }
-    }
+    sum_over_images(scratch, n, blocks, sum, centredSum);
 }
 
 typedef struct {

@@ -36,20 +36,10 @@ final class NormalizationTests: XCTestCase {
         var runningVariance: [Float] { Array(statistics.array[channels...]) }
     }
 
-    /// Input with a different mean and spread per channel, so statistics matter.
-    private func input(_ dims: [Int], seed: UInt64) -> [Float] {
-        let plane = dims[2] * dims[3]
-        let raw = randomArray(dims.reduce(1, *), seed: seed)
-        return raw.indices.map { i in
-            let c = Float((i / plane) % dims[1])
-            return 0.3 * c - 0.5 + (1 + 0.2 * c) * raw[i]
-        }
-    }
-
     func testTrainingForwardUsesBatchStatistics() throws {
         let dims = [2, 6, 5, 5]
         let f = try Fixture(channels: 6, seed: 10)
-        let xv = input(dims, seed: 11)
+        let xv = perChannelInput(dims, seed: 11)
         let y = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .training(seed: 1))
         let expected = Reference.batchNormTraining(xv, dims: dims, gamma: f.gamma, beta: f.beta, epsilon: 1e-3)
         XCTAssertEqual(y.dims, dims)
@@ -63,7 +53,7 @@ final class NormalizationTests: XCTestCase {
         let dims = [2, 12, 4, 4]
         let f = try Fixture(channels: 12, seed: 20)
         let (mean0, variance0) = (f.runningMean, f.runningVariance)
-        let xv = input(dims, seed: 21)
+        let xv = perChannelInput(dims, seed: 21)
         _ = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .training(seed: 1))
         let batch = Reference.channelStatistics(xv, dims: dims)
         let reported = try XCTUnwrap(f.bn.lastBatchStatistics)
@@ -82,7 +72,7 @@ final class NormalizationTests: XCTestCase {
         let dims = [2, 5, 4, 6]
         // A large epsilon so that using (or forgetting) it shows in the output.
         let f = try Fixture(channels: 5, epsilon: 0.5, seed: 30)
-        let xv = input(dims, seed: 31)
+        let xv = perChannelInput(dims, seed: 31)
         let y = try f.bn.forward(try makeTensor(dims, layout: .nChw8c, values: xv), mode: .inference)
         let expected = Reference.batchNorm(xv, dims: dims, mean: f.runningMean, variance: f.runningVariance,
                                            gamma: f.gamma, beta: f.beta, epsilon: 0.5)
@@ -108,7 +98,7 @@ final class NormalizationTests: XCTestCase {
                                 file: StaticString = #filePath, line: UInt = #line) throws {
         let c = dims[1]
         let f = try Fixture(channels: c, seed: seed)
-        let xv = input(dims, seed: seed + 1)
+        let xv = perChannelInput(dims, seed: seed + 1)
         let x = try makeTensor(dims, layout: .nChw8c, values: xv)
         let y = try f.bn.forward(x, mode: mode)
         let r = randomArray(y.count, seed: seed + 2)
@@ -132,7 +122,7 @@ final class NormalizationTests: XCTestCase {
     func testFrozenBackwardLeavesParameterGradientsAlone() throws {
         let dims = [2, 6, 3, 3]
         let f = try Fixture(channels: 6, seed: 70)
-        let x = try makeTensor(dims, layout: .nChw8c, values: input(dims, seed: 71))
+        let x = try makeTensor(dims, layout: .nChw8c, values: perChannelInput(dims, seed: 71))
         let r = randomArray(dims.reduce(1, *), seed: 72)
         _ = try f.bn.forward(x, mode: .training(seed: 1))
         let reference = try XCTUnwrap(try f.bn.backward(try makeTensor(dims, layout: .nChw8c, values: r))).plain()

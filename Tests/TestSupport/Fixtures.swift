@@ -48,3 +48,14 @@ public final class ParameterStore {
 public func useOneComputeThread() {
     Engine.setThreads(1)
 }
+
+/// Plain [N, C, H, W] values with a different mean (0.3 c - 0.5) and spread (1 + 0.2 c) in each
+/// channel c, so that batch statistics matter.
+public func perChannelInput(_ dims: [Int], seed: UInt64) -> [Float] {
+    let plane = dims[2] * dims[3]
+    let raw = randomArray(dims.reduce(1, *), seed: seed)
+    return raw.indices.map { i in
+        let c = Float((i / plane) % dims[1])
+        return 0.3 * c - 0.5 + (1 + 0.2 * c) * raw[i]
+    }
+}

@@ -5,7 +5,7 @@ import XCTest
 import Compute
 import TestSupport
 
-final class NormalizedReLU6Tests: XCTestCase {
+final class BatchNormReLU6Tests: XCTestCase {
     override class func setUp() {
         super.setUp()
         useOneComputeThread()
@@ -50,19 +50,9 @@ final class NormalizedReLU6Tests: XCTestCase {
         }
     }
 
-    /// Input with a different mean and spread per channel, so statistics matter.
-    private func input(_ dims: [Int], seed: UInt64) -> [Float] {
-        let plane = dims[2] * dims[3]
-        let raw = randomArray(dims.reduce(1, *), seed: seed)
-        return raw.indices.map { i in
-            let c = Float((i / plane) % dims[1])
-            return 0.3 * c - 0.5 + (1 + 0.2 * c) * raw[i]
-        }
-    }
-
     private func assertMatchesOneDNN(dims: [Int], mode: Mode, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
         let f = try Fixture(channels: dims[1], seed: seed)
-        let x = input(dims, seed: seed + 10), r = randomArray(dims.reduce(1, *), seed: seed + 11)
+        let x = perChannelInput(dims, seed: seed + 10), r = randomArray(dims.reduce(1, *), seed: seed + 11)
         let fused = try f.fusedPass(x, dims, r, mode: mode)
         if mode.isTraining {
             let ours = try XCTUnwrap(f.fused.lastBatchStatistics, file: file, line: line)
@@ -98,7 +88,7 @@ final class NormalizedReLU6Tests: XCTestCase {
         for (mode, seed) in [(Mode.training(seed: 1), UInt64(60)), (.inference, 70)] {
             let dims = [2, 6, 4, 4], c = 6
             let f = try Fixture(channels: c, seed: seed, gamma: 0.2...0.4, beta: 2.5...3.5)
-            let xv = input(dims, seed: seed + 1), r = randomArray(dims.reduce(1, *), seed: seed + 2)
+            let xv = perChannelInput(dims, seed: seed + 1), r = randomArray(dims.reduce(1, *), seed: seed + 2)
             let x = try makeTensor(dims, layout: .nChw8c, values: xv)
             let y = try f.fused.forward(x, mode: mode).plain()
             XCTAssertTrue(y.allSatisfy { $0 > 0.05 && $0 < 5.95 }, "outputs near a kink: the check would be unsound")
@@ -124,7 +114,7 @@ final class NormalizedReLU6Tests: XCTestCase {
     func testTwoThreadsGiveTheSameBitsAsOne() throws {
         let dims = [4, 16, 48, 48]
         let f = try Fixture(channels: 16, seed: 80)
-        let x = input(dims, seed: 81), r = randomArray(dims.reduce(1, *), seed: 82)
+        let x = perChannelInput(dims, seed: 81), r = randomArray(dims.reduce(1, *), seed: 82)
         let one = try f.fusedPass(x, dims, r, mode: .training(seed: 1))
         Engine.setThreads(2)
         defer { Engine.setThreads(1) }
@@ -135,7 +125,7 @@ final class NormalizedReLU6Tests: XCTestCase {
     func testFrozenParametersAndNoInputGradient() throws {
         let dims = [2, 6, 3, 3]
         let f = try Fixture(channels: 6, seed: 90)
-        let x = input(dims, seed: 91), r = randomArray(dims.reduce(1, *), seed: 92)
+        let x = perChannelInput(dims, seed: 91), r = randomArray(dims.reduce(1, *), seed: 92)
         let reference = try f.fusedPass(x, dims, r, mode: .training(seed: 1))
         f.fused.computesParameterGradients = false
         f.params.fillGradients(42)
@@ -153,7 +143,7 @@ final class NormalizedReLU6Tests: XCTestCase {
     func testNaNPropagatesAndWrongTensorsAreRefused() throws {
         let dims = [1, 8, 2, 2]
         let f = try Fixture(channels: 8, seed: 100)
-        var x = input(dims, seed: 101)
+        var x = perChannelInput(dims, seed: 101)
         x[5] = .nan
         let y = try f.fused.forward(try makeTensor(dims, layout: .nChw8c, values: x), mode: .inference).plain()
         XCTAssertTrue(y[5].isNaN, "a NaN input came out as \(y[5])")
