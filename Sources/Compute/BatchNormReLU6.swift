@@ -28,6 +28,10 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
     private var batch: (mean: [Float], variance: [Float])?
     /// f64 partial sums, 16 per (image, channel block).
     private var scratch: [Double] = []
+    /// Per channel, reused every step: the batch (or running) mean and variance; the backward's two
+    /// sums; the input gradient's offset and slope.
+    private var statisticsMean: [Double], statisticsVariance: [Double], sum: [Double], centred: [Double]
+    private var offset: [Float], slope: [Float]
     private var outputs: [ShapeKey: Tensor] = [:]
     private var inputGradients: [ShapeKey: Tensor] = [:]
     private var last: (input: Tensor, training: Bool)?
@@ -46,6 +50,8 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
         scale = [Float](repeating: 0, count: padded)
         shift = scale; mean = scale
         inverseDeviation = [Double](repeating: 0, count: padded)
+        statisticsMean = inverseDeviation; statisticsVariance = inverseDeviation; sum = inverseDeviation; centred = inverseDeviation
+        offset = scale; slope = scale
     }
 
     public func outputDims(for input: [Int]) -> [Int] { input }
@@ -69,7 +75,6 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let (n, blocks, plane) = try geometry(x)
-        var statisticsMean = [Double](repeating: 0, count: padded), statisticsVariance = statisticsMean
         if mode.isTraining {
             ensureScratch(n, blocks)
             scratch.withUnsafeMutableBufferPointer { s in
@@ -104,7 +109,6 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
             throw ComputeError("batch norm + ReLU6 backward: dy \(dy.dims) \(dy.layout) for input \(x.dims) \(x.layout)")
         }
         let (n, blocks, plane) = try geometry(x)
-        var sum = [Double](repeating: 0, count: padded), centred = sum
         ensureScratch(n, blocks)
         scratch.withUnsafeMutableBufferPointer { s in
             kp_relu6_gradient_sums(x.data, dy.data, n, blocks, plane, scale, shift, mean, s.baseAddress, &sum, &centred)
@@ -120,7 +124,6 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
         if training {
             // dx = a (g - sum/M - (x - mean) sd^-2 centred/M), a = gamma sd^-1: the batch statistics' part.
             let count = Double(n * plane)
-            var offset = [Float](repeating: 0, count: padded), slope = offset
             for c in 0..<channels {
                 let a = Double(scale[c]), inverse = inverseDeviation[c]
                 offset[c] = Float(-a * sum[c] / count)
