@@ -176,7 +176,7 @@ KP_CLONES static void affine_task(const void *p, size_t i) {
 void kp_scale_shift_relu6(const float *x, float *y, size_t n, size_t blocks, size_t plane, const float *scale,
                           const float *shift) {
     size_t floats = n * blocks * plane * 8;
-    affine_t a = {x, y, blocks, plane, scale, shift, x != y && floats >= STREAM_FROM};
+    affine_t a = {x, y, blocks, plane, scale, shift, floats >= STREAM_FROM};
     parallel(n * blocks, floats, affine_task, &a);
 }
 
@@ -214,7 +214,7 @@ typedef struct {
     const float *x, *dy;
     float *dx;
     size_t blocks, plane;
-    const float *scale, *shift, *dscale, *offset, *slope, *centre;
+    const float *scale, *shift, *offset, *slope, *centre;
     int stream;
 } input_gradient_t;
 
@@ -222,7 +222,7 @@ KP_CLONES static void input_gradient_task(const void *p, size_t i) {
     const input_gradient_t *a = p;
     size_t b = i % a->blocks;
     const v8f zero = {0};
-    const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8), d = LOAD8(a->dscale + b * 8);
+    const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8);
     const v8f o = a->offset ? LOAD8(a->offset + b * 8) : zero, k = a->slope ? LOAD8(a->slope + b * 8) : zero;
     const v8f m = a->slope ? LOAD8(a->centre + b * 8) : zero;
     const float *x = a->x + i * a->plane * 8, *dy = a->dy + i * a->plane * 8;
@@ -234,24 +234,23 @@ KP_CLONES static void input_gradient_task(const void *p, size_t i) {
         store(dx + h * 8, value); \
     }
     if (a->slope && a->stream) {
-        INPUT_GRADIENT_LOOP(STREAM8, g * d + o + k * (xv - m))
+        INPUT_GRADIENT_LOOP(STREAM8, g * s + o + k * (xv - m))
         fence();
     } else if (a->slope) {
-        INPUT_GRADIENT_LOOP(STORE8, g * d + o + k * (xv - m))
+        INPUT_GRADIENT_LOOP(STORE8, g * s + o + k * (xv - m))
     } else if (a->stream) {
-        INPUT_GRADIENT_LOOP(STREAM8, g * d + o)
+        INPUT_GRADIENT_LOOP(STREAM8, g * s + o)
         fence();
     } else {
-        INPUT_GRADIENT_LOOP(STORE8, g * d + o)
+        INPUT_GRADIENT_LOOP(STORE8, g * s + o)
     }
 #undef INPUT_GRADIENT_LOOP
 }
 
 void kp_relu6_input_gradient(const float *x, const float *dy, float *dx, size_t n, size_t blocks, size_t plane,
-                             const float *scale, const float *shift, const float *dscale, const float *offset,
-                             const float *slope, const float *centre) {
+                             const float *scale, const float *shift, const float *offset, const float *slope,
+                             const float *centre) {
     size_t floats = n * blocks * plane * 8;
-    input_gradient_t a = {x, dy, dx, blocks, plane, scale, shift, dscale, offset, slope, centre,
-                          dx != dy && dx != x && floats >= STREAM_FROM};
+    input_gradient_t a = {x, dy, dx, blocks, plane, scale, shift, offset, slope, centre, floats >= STREAM_FROM};
     parallel(n * blocks, floats, input_gradient_task, &a);
 }

@@ -129,9 +129,9 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
                 offset[c] = Float(-a * sum[c] / count)
                 slope[c] = Float(-a * inverse * inverse * centred[c] / count)
             }
-            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, scale, offset, slope, mean)
+            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, offset, slope, mean)
         } else {
-            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, scale, nil, nil, nil)
+            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, nil, nil, nil)
         }
         return dx
     }

@@ -25,11 +25,11 @@ void kp_scale_shift_relu6(const float *x, float *y, size_t n, size_t blocks, siz
 void kp_relu6_gradient_sums(const float *x, const float *dy, size_t n, size_t blocks, size_t plane, const float *scale,
                             const float *shift, const float *centre, double *scratch, double *sum, double *centredSum);
 
-/// dx = g * dscale + offset + slope * (x - centre), g as in kp_relu6_gradient_sums, per channel
-/// `dscale`, `offset`, `slope` and `centre` (`offset` NULL for zero; `slope` NULL for zero, and then
-/// `centre` is not read). `dx` may be `dy`.
+/// dx = g * scale + offset + slope * (x - centre), g as in kp_relu6_gradient_sums, per channel
+/// `offset`, `slope` and `centre` (`offset` NULL for zero; `slope` NULL for zero, and then `centre`
+/// is not read). `dx` may be `dy`.
 void kp_relu6_input_gradient(const float *x, const float *dy, float *dx, size_t n, size_t blocks, size_t plane,
-                             const float *scale, const float *shift, const float *dscale, const float *offset,
-                             const float *slope, const float *centre);
+                             const float *scale, const float *shift, const float *offset, const float *slope,
+                             const float *centre);
 
 #endif
