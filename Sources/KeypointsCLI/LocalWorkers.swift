@@ -1,29 +1,24 @@
 // Worker processes started by `train --workers N`: real processes running `keypoints worker`,
-// their output going to ours (each line prefixed with the worker's name). Each gets its own
-// ephemeral CURVE key pair through its standard input, never on a command line other users can read.
+// their output going to ours (each line prefixed with the worker's name). They connect to the
+// coordinator's Unix socket in a folder only this user can enter (PrivateSocketFolder.swift), so
+// no other user can reach it and the traffic needs no keys and no encryption.
 import Cluster
 import Foundation
 
 final class LocalWorkers {
     private var processes: [Process] = []
 
-    /// Starts `keys.count` workers connecting to `endpoint`, worker i with `keys[i]`, trusting only
-    /// the coordinator key `serverKey`.
-    /// `inMemoryInputs` passes `--in-memory-inputs` (a benchmark mode) to each.
-    init(endpoint: String, threads: Int, keys: [CurveKeyPair], serverKey: String, inMemoryInputs: Bool = false) throws {
+    /// Starts `count` workers connecting to `endpoint` (an ipc:// socket in a private folder), each
+    /// with `threads` threads. `inMemoryInputs` passes `--in-memory-inputs` (a benchmark mode) to each.
+    init(endpoint: String, count: Int, threads: Int, inMemoryInputs: Bool = false) throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        for (i, pair) in keys.enumerated() {
+        for i in 0..<count {
             let p = Process()
             p.executableURL = executable
-            // `--server-key=KEY`: a Z85 key may begin with "-", which would read as an option.
-            p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)",
-                           "--curve-secret", "-", "--server-key=\(serverKey)"] + (inMemoryInputs ? ["--in-memory-inputs"] : [])
-            let secret = Pipe()
-            p.standardInput = secret
+            p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threads)", "--name", "worker-\(i + 1)"]
+                + (inMemoryInputs ? ["--in-memory-inputs"] : [])
+            p.standardInput = FileHandle.nullDevice
             try p.run()
-            let handle = secret.fileHandleForWriting
-            try handle.write(contentsOf: Foundation.Data("public-key = \(pair.publicKey)\nsecret-key = \(pair.secretKey)\n".utf8))
-            try handle.close()
             processes.append(p)
         }
     }

@@ -43,13 +43,25 @@ struct CoordinatorSecurityOptions: ParsableArguments {
     /// Checks the combination for `bind`; returns the server keys and admitted worker keys, or nil
     /// for an open link (only with --insecure, after a warning). Every bind is authenticated by
     /// default, loopback included: on a shared machine any local user can reach 127.0.0.1.
+    /// An `ipc://` socket in a folder only this user can enter needs no keys: no other user can
+    /// connect (see PrivateSocketFolder.swift); one in any other folder does.
     func resolve(bind: String) throws -> (CurveKeyPair, [String])? {
         guard let curveSecret else {
+            if bind.hasPrefix("ipc://") && !insecure {
+                if let problem = PrivateSocketFolder.problem(endpoint: bind) {
+                    throw ValidationError("\(bind) \(problem). A Unix socket needs no CURVE keys only in a folder that this "
+                        + "user alone can enter (mkdir -m 700 FOLDER); otherwise pass --curve-secret and --authorized-keys, or --insecure")
+                }
+                print("note: \(bind) is a Unix socket in a folder only this user can enter: this user's workers on this "
+                      + "machine connect without keys, and nobody else can connect")
+                return nil
+            }
             guard insecure else {
                 throw ValidationError("\(bind) needs CURVE keys: make them with `keypoints keygen --name coordinator` and one "
                     + "`keypoints keygen --name NAME` per worker, then pass --curve-secret coordinator.key and --authorized-keys "
-                    + "(the workers' .pub files); or give --insecure on a trusted, single-user machine "
-                    + "(`train --workers N` makes its own keys)")
+                    + "(the workers' .pub files); for workers on this machine, bind ipc://FOLDER/NAME in a folder only "
+                    + "you can enter (mkdir -m 700 FOLDER; `train --workers N` does this itself); or give --insecure on a "
+                    + "trusted, single-user machine")
             }
             print("warning: --insecure turns off authentication and encryption on \(bind): "
                   + (Self.isLoopback(bind) ? "any local user" : "anyone who reaches the port")
@@ -91,14 +103,16 @@ struct WorkerSecurityOptions: ParsableArguments {
     @Flag(help: "Join a coordinator started with --insecure: no authentication, no encryption.")
     var insecure = false
 
-    func validate() throws {
+    /// Checks the flags for a worker connecting to `connect`: an `ipc://` socket (a coordinator's
+    /// private folder guards it) needs no keys; any other endpoint needs keys or --insecure.
+    func validate(connect: String) throws {
         if (curveSecret == nil) != (serverKey == nil) {
             throw ValidationError("CURVE needs both --curve-secret (this worker's .key) and --server-key (the coordinator's .pub)")
         }
-        if curveSecret == nil && !insecure {
+        if curveSecret == nil && !insecure && !connect.hasPrefix("ipc://") {
             throw ValidationError("coordinators accept CURVE-authenticated workers only: pass --curve-secret (this worker's .key "
                 + "from `keypoints keygen`) and --server-key (the coordinator's .pub), or --insecure to join a coordinator "
-                + "started with --insecure")
+                + "started with --insecure (or connect to a coordinator's ipc:// socket on this machine)")
         }
         if curveSecret != nil && insecure { throw ValidationError("--insecure and --curve-secret contradict each other: give one") }
     }

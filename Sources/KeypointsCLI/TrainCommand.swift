@@ -44,12 +44,11 @@ struct Train: ParsableCommand {
             let engine = try run.engine(source: source)
             try run.finish(engine, try engine.run(until: run.lastStep))
         } else {
-            // Loopback is reachable by every local user: the coordinator and its workers get
-            // ephemeral CURVE keys, made here and gone with the run.
-            let server = try CurveKeyPair.generate()
-            let keys = try (0..<workers).map { _ in try CurveKeyPair.generate() }
-            var distributed = Distributed(run, bind: "tcp://127.0.0.1:0", localWorkers: keys, minWorkers: workers,
-                                          curve: (server, keys.map(\.publicKey)))
+            // Local workers reach the coordinator through a Unix socket in a folder only this user
+            // can enter: no other user can connect, so no keys are needed and nothing is encrypted.
+            let folder = try PrivateSocketFolder.make()
+            defer { folder.remove() }
+            var distributed = Distributed(run, bind: folder.endpoint, localWorkers: workers, minWorkers: workers, curve: nil)
             distributed.inMemoryInputs = inMemoryInputs
             try distributed.train()
         }
@@ -82,25 +81,25 @@ struct CoordinatorCommand: ParsableCommand {
         let curve = try security.resolve(bind: bind)
         let run = try RunSetup(setup, command: "coordinator")
         StopRequest.shared.install()
-        var distributed = Distributed(run, bind: bind, localWorkers: [], minWorkers: minWorkers, curve: curve)
+        var distributed = Distributed(run, bind: bind, localWorkers: 0, minWorkers: minWorkers, curve: curve)
         distributed.maxWorkers = maxWorkers
         try distributed.train()
     }
 }
 
-/// A coordinator on `bind` as the engine's gradient source, with a local worker process per key
-/// pair in `localWorkers`.
+/// A coordinator on `bind` as the engine's gradient source, with `localWorkers` worker processes
+/// on this machine.
 struct Distributed {
     let run: RunSetup
     let bind: String
-    let localWorkers: [CurveKeyPair]
+    let localWorkers: Int
     let minWorkers: Int
     var maxWorkers = 256
     var curve: (CurveKeyPair, [String])?
     /// Local workers feed their inputs from memory (a benchmark mode).
     var inMemoryInputs = false
 
-    init(_ run: RunSetup, bind: String, localWorkers: [CurveKeyPair], minWorkers: Int, curve: (CurveKeyPair, [String])?) {
+    init(_ run: RunSetup, bind: String, localWorkers: Int, minWorkers: Int, curve: (CurveKeyPair, [String])?) {
         self.run = run; self.bind = bind; self.localWorkers = localWorkers; self.minWorkers = minWorkers; self.curve = curve
     }
 
@@ -128,8 +127,8 @@ struct Distributed {
         if let status = run.status { coordinator.onStatus = { status.setCluster($0) } }
         let engine = try run.engine(source: coordinator)
         log("listening on \(transport.endpoint)")
-        let children = try LocalWorkers(endpoint: transport.endpoint, threads: run.options.compute.threads, keys: localWorkers,
-                                        serverKey: curve?.0.publicKey ?? "", inMemoryInputs: inMemoryInputs)
+        let children = try LocalWorkers(endpoint: transport.endpoint, count: localWorkers, threads: run.options.compute.threads,
+                                        inMemoryInputs: inMemoryInputs)
         defer { children.stop() }
         // With local workers only, a run whose workers all exited can never go on: it stops (with a
         // checkpoint) instead of waiting for workers forever.

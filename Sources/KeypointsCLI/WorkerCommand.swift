@@ -10,7 +10,7 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Join a coordinator and compute MobileNet gradients on the micro-batches it sends.")
 
-    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5555.")
+    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5555, or ipc://FOLDER/NAME on this machine.")
     var connect: String
     @Option(help: "oneDNN threads (one worker per core uses a machine best).")
     var threads: Int = 1
@@ -28,6 +28,7 @@ struct WorkerCommand: ParsableCommand {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard giveUpAfter >= 0 else { throw ValidationError("--give-up-after must be 0 (wait forever) or more seconds") }
+        try security.validate(connect: connect)
     }
 
     func run() throws {
@@ -44,7 +45,7 @@ struct WorkerCommand: ParsableCommand {
         worker.giveUpAfter = giveUpAfter
         worker.inMemoryInputs = inMemoryInputs
         if inMemoryInputs { say("[\(id)] benchmark mode: inputs fed from memory (--in-memory-inputs); this training learns nothing") }
-        say("[\(id)] connecting to \(connect)" + (curve == nil ? "" : " (CURVE)"))
+        say("[\(id)] connecting to \(connect)" + (curve != nil ? " (CURVE)" : connect.hasPrefix("ipc://") ? " (Unix socket)" : ""))
         try worker.run()
     }
 }
