@@ -1,5 +1,5 @@
-// Batch norm + ReLU6 kernels over nChw8c: one 8-lane vector per spatial position, one task per
-// (image, channel block), run on libgomp's threads (the pool oneDNN's kernels use, sized by
+// Batch norm + ReLU6 kernels over nChw8c and nChw16c: one 8-lane vector per spatial position and
+// group of 8 channels (half an nChw16c position), one task per (image, group), run on libgomp's threads (the pool oneDNN's kernels use, sized by
 // omp_set_num_threads on the calling thread). Compiled twice, for AVX2 and for baseline x86-64,
 // and picked at load time; neither uses FMA, so a product and a sum round as they are written.
 #include "normalized_relu6.h"
@@ -33,7 +33,7 @@ enum { STREAM_FROM = 1 << 23 };
 // ABI in the AVX2 and the baseline clones.
 #define LOAD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define STORE8(p, v) do { v8f v_ = (v); memcpy((p), &v_, sizeof v_); } while (0)
-/// A store past the caches; `p` must be 32-byte aligned (every position of an nChw8c tensor is).
+/// A store past the caches; `p` must be 32-byte aligned (every group of 8 channels at a position is).
 #define STREAM8(p, v) __builtin_nontemporal_store((v), (v8f *)(void *)(p))
 #define LOW4(v) __builtin_convertvector(__builtin_shufflevector((v), (v), 0, 1, 2, 3), v4d)
 #define HIGH4(v) __builtin_convertvector(__builtin_shufflevector((v), (v), 4, 5, 6, 7), v4d)
@@ -81,9 +81,16 @@ static void parallel(size_t count, size_t floats, void (*task)(const void *, siz
     GOMP_parallel(run_share, &s, 0, 0);
 }
 
+/// Where task i = image * groups + group starts: its group's first 8 channels at position 0 of that
+/// image, in a [n][groups * 8 / width][plane][width] tensor.
+static inline size_t group_offset(size_t i, size_t groups, size_t plane, size_t width) {
+    size_t group = i % groups, per_block = width / 8;
+    return (i / groups) * groups * plane * 8 + (group / per_block) * plane * width + (group % per_block) * 8;
+}
+
 // MARK: Sums
 
-/// Per channel of one (image, block) plane of `plane` positions, the sums of two terms, which
+/// Per channel of one (image, group) plane of `plane` positions, the sums of two terms, which
 /// TERMS(h, first, second) sets for position h: four positions at a time into four pairs of f32
 /// sums (the adds' latency, not memory, bounds one pair), each chunk's total added to f64 ones,
 /// stored at `out` (8 doubles of the first sums, then 8 of the second).
@@ -104,14 +111,14 @@ static void parallel(size_t count, size_t floats, void (*task)(const void *, siz
         memcpy((out) + 8, s2_, sizeof s2_); \
     } while (0)
 
-/// Per channel (blocks * 8), the two sums of every image's plane in `scratch`, added in image order.
-static void sum_over_images(const double *scratch, size_t n, size_t blocks, double *first, double *second) {
-    for (size_t b = 0; b < blocks; b++) {
+/// Per channel (groups * 8), the two sums of every image's plane in `scratch`, added in image order.
+static void sum_over_images(const double *scratch, size_t n, size_t groups, double *first, double *second) {
+    for (size_t b = 0; b < groups; b++) {
         for (size_t c = 0; c < 8; c++) {
             double s1 = 0, s2 = 0;
             for (size_t image = 0; image < n; image++) {
-                s1 += scratch[(image * blocks + b) * 16 + c];
-                s2 += scratch[(image * blocks + b) * 16 + 8 + c];
+                s1 += scratch[(image * groups + b) * 16 + c];
+                s2 += scratch[(image * groups + b) * 16 + 8 + c];
             }
             first[b * 8 + c] = s1;
             second[b * 8 + c] = s2;
@@ -123,30 +130,31 @@ static void sum_over_images(const double *scratch, size_t n, size_t blocks, doub
 
 typedef struct {
     const float *x;
-    size_t blocks, plane;
+    size_t groups, plane, width;
     double *scratch;
 } statistics_t;
 
-/// Task i = image * blocks + block: the sums of x - k and (x - k)^2 over one plane of one block,
-/// k being the block's first value in image 0 (a shift that keeps the variance's cancellation small).
+/// Task i = image * groups + group: the sums of x - k and (x - k)^2 over one plane of one group,
+/// k being the group's first value in image 0 (a shift that keeps the variance's cancellation small).
 KP_CLONES static void statistics_task(const void *p, size_t i) {
     const statistics_t *a = p;
-    const v8f k = LOAD8(a->x + (i % a->blocks) * a->plane * 8);
-    const float *x = a->x + i * a->plane * 8;
-#define STATISTICS_TERMS(h, first, second) do { v8f d_ = LOAD8(x + (h) * 8) - k; first = d_; second = d_ * d_; } while (0)
+    const size_t w = a->width;
+    const v8f k = LOAD8(a->x + group_offset(i % a->groups, a->groups, a->plane, w));
+    const float *x = a->x + group_offset(i, a->groups, a->plane, w);
+#define STATISTICS_TERMS(h, first, second) do { v8f d_ = LOAD8(x + (h) * w) - k; first = d_; second = d_ * d_; } while (0)
     PAIR_SUMS(a->plane, a->scratch + i * 16, STATISTICS_TERMS);
 #undef STATISTICS_TERMS
 }
 
-void kp_channel_statistics(const float *x, size_t n, size_t blocks, size_t plane, double *scratch,
+void kp_channel_statistics(const float *x, size_t n, size_t groups, size_t plane, size_t width, double *scratch,
                            double *mean, double *variance) {
-    statistics_t a = {x, blocks, plane, scratch};
-    parallel(n * blocks, n * blocks * plane * 8, statistics_task, &a);
-    sum_over_images(scratch, n, blocks, mean, variance);
+    statistics_t a = {x, groups, plane, width, scratch};
+    parallel(n * groups, n * groups * plane * 8, statistics_task, &a);
+    sum_over_images(scratch, n, groups, mean, variance);
     double count = (double)(n * plane);
-    for (size_t c = 0; c < blocks * 8; c++) {
+    for (size_t c = 0; c < groups * 8; c++) {
         double shifted = mean[c] / count, v = variance[c] / count - shifted * shifted;
-        mean[c] = (double)x[c / 8 * plane * 8 + c % 8] + shifted;
+        mean[c] = (double)x[group_offset(c / 8, groups, plane, width) + c % 8] + shifted;
         variance[c] = v > 0 ? v : 0;
     }
 }
@@ -154,84 +162,84 @@ void kp_channel_statistics(const float *x, size_t n, size_t blocks, size_t plane
 typedef struct {
     const float *x;
     float *y;
-    size_t blocks, plane;
+    size_t groups, plane, width;
     const float *scale, *shift;
     int stream;
 } affine_t;
 
 KP_CLONES static void affine_task(const void *p, size_t i) {
     const affine_t *a = p;
-    size_t b = i % a->blocks;
+    size_t b = i % a->groups, w = a->width, start = group_offset(i, a->groups, a->plane, w);
     const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8);
-    const float *x = a->x + i * a->plane * 8;
-    float *y = a->y + i * a->plane * 8;
+    const float *x = a->x + start;
+    float *y = a->y + start;
     if (a->stream) {
-        for (size_t h = 0; h < a->plane; h++) STREAM8(y + h * 8, RELU6(s * LOAD8(x + h * 8) + t));
+        for (size_t h = 0; h < a->plane; h++) STREAM8(y + h * w, RELU6(s * LOAD8(x + h * w) + t));
         fence();
     } else {
-        for (size_t h = 0; h < a->plane; h++) STORE8(y + h * 8, RELU6(s * LOAD8(x + h * 8) + t));
+        for (size_t h = 0; h < a->plane; h++) STORE8(y + h * w, RELU6(s * LOAD8(x + h * w) + t));
     }
 }
 
-void kp_scale_shift_relu6(const float *x, float *y, size_t n, size_t blocks, size_t plane, const float *scale,
+void kp_scale_shift_relu6(const float *x, float *y, size_t n, size_t groups, size_t plane, size_t width, const float *scale,
                           const float *shift) {
-    size_t floats = n * blocks * plane * 8;
-    affine_t a = {x, y, blocks, plane, scale, shift, floats >= STREAM_FROM};
-    parallel(n * blocks, floats, affine_task, &a);
+    size_t floats = n * groups * plane * 8;
+    affine_t a = {x, y, groups, plane, width, scale, shift, floats >= STREAM_FROM};
+    parallel(n * groups, floats, affine_task, &a);
 }
 
 // MARK: Backward
 
 typedef struct {
     const float *x, *dy;
-    size_t blocks, plane;
+    size_t groups, plane, width;
     const float *scale, *shift, *centre;
     double *scratch;
 } gradient_sums_t;
 
 KP_CLONES static void gradient_sums_task(const void *p, size_t i) {
     const gradient_sums_t *a = p;
-    size_t b = i % a->blocks;
+    size_t b = i % a->groups, w = a->width, start = group_offset(i, a->groups, a->plane, w);
     const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8), m = LOAD8(a->centre + b * 8);
-    const float *x = a->x + i * a->plane * 8, *dy = a->dy + i * a->plane * 8;
+    const float *x = a->x + start, *dy = a->dy + start;
 #define GRADIENT_TERMS(h, first, second) do { \
-        v8f x_ = LOAD8(x + (h) * 8); \
-        first = RELU6_GRADIENT(s * x_ + t, LOAD8(dy + (h) * 8)); \
+        v8f x_ = LOAD8(x + (h) * w); \
+        first = RELU6_GRADIENT(s * x_ + t, LOAD8(dy + (h) * w)); \
         second = first * (x_ - m); \
     } while (0)
     PAIR_SUMS(a->plane, a->scratch + i * 16, GRADIENT_TERMS);
 #undef GRADIENT_TERMS
 }
 
-void kp_relu6_gradient_sums(const float *x, const float *dy, size_t n, size_t blocks, size_t plane, const float *scale,
+void kp_relu6_gradient_sums(const float *x, const float *dy, size_t n, size_t groups, size_t plane, size_t width, const float *scale,
                             const float *shift, const float *centre, double *scratch, double *sum, double *centredSum) {
-    gradient_sums_t a = {x, dy, blocks, plane, scale, shift, centre, scratch};
-    parallel(n * blocks, n * blocks * plane * 8, gradient_sums_task, &a);
-    sum_over_images(scratch, n, blocks, sum, centredSum);
+    gradient_sums_t a = {x, dy, groups, plane, width, scale, shift, centre, scratch};
+    parallel(n * groups, n * groups * plane * 8, gradient_sums_task, &a);
+    sum_over_images(scratch, n, groups, sum, centredSum);
 }
 
 typedef struct {
     const float *x, *dy;
     float *dx;
-    size_t blocks, plane;
+    size_t groups, plane, width;
     const float *scale, *shift, *offset, *slope, *centre;
     int stream;
 } input_gradient_t;
 
 KP_CLONES static void input_gradient_task(const void *p, size_t i) {
     const input_gradient_t *a = p;
-    size_t b = i % a->blocks;
+    size_t b = i % a->groups, w = a->width, start = group_offset(i, a->groups, a->plane, w);
     const v8f zero = {0};
     const v8f s = LOAD8(a->scale + b * 8), t = LOAD8(a->shift + b * 8);
     const v8f o = a->offset ? LOAD8(a->offset + b * 8) : zero, k = a->slope ? LOAD8(a->slope + b * 8) : zero;
     const v8f m = a->slope ? LOAD8(a->centre + b * 8) : zero;
-    const float *x = a->x + i * a->plane * 8, *dy = a->dy + i * a->plane * 8;
-    float *dx = a->dx + i * a->plane * 8;
+    const float *x = a->x + start, *dy = a->dy + start;
+    float *dx = a->dx + start;
 #define INPUT_GRADIENT_LOOP(store, value) \
     for (size_t h = 0; h < a->plane; h++) { \
-        v8f xv = LOAD8(x + h * 8); \
-        v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + h * 8)); \
-        store(dx + h * 8, value); \
+        v8f xv = LOAD8(x + h * w); \
+        v8f g = RELU6_GRADIENT(s * xv + t, LOAD8(dy + h * w)); \
+        store(dx + h * w, value); \
     }
     if (a->slope && a->stream) {
         INPUT_GRADIENT_LOOP(STREAM8, g * s + o + k * (xv - m))
@@ -247,10 +255,10 @@ KP_CLONES static void input_gradient_task(const void *p, size_t i) {
 #undef INPUT_GRADIENT_LOOP
 }
 
-void kp_relu6_input_gradient(const float *x, const float *dy, float *dx, size_t n, size_t blocks, size_t plane,
+void kp_relu6_input_gradient(const float *x, const float *dy, float *dx, size_t n, size_t groups, size_t plane, size_t width,
                              const float *scale, const float *shift, const float *offset, const float *slope,
                              const float *centre) {
-    size_t floats = n * blocks * plane * 8;
-    input_gradient_t a = {x, dy, dx, blocks, plane, scale, shift, offset, slope, centre, floats >= STREAM_FROM};
-    parallel(n * blocks, floats, input_gradient_task, &a);
+    size_t floats = n * groups * plane * 8;
+    input_gradient_t a = {x, dy, dx, groups, plane, width, scale, shift, offset, slope, centre, floats >= STREAM_FROM};
+    parallel(n * groups, floats, input_gradient_task, &a);
 }

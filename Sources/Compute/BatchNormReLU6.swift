@@ -4,7 +4,7 @@
 internal import CKernels
 
 /// y = min(max(gamma * (x - mean) / sqrt(variance + epsilon) + beta, 0), 6) over the channels of
-/// [N, C, H, W] nChw8c activations: BatchNorm followed by ReLU6, with the same rules.
+/// [N, C, H, W] nChw8c or nChw16c activations: BatchNorm followed by ReLU6, with the same rules.
 ///
 /// Training mode normalises with the batch mean and biased variance (over N*H*W, in f64) and
 /// keeps them for ``lastBatchStatistics``; it never touches the running statistics. Inference mode
@@ -20,13 +20,14 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
     private let gamma: ParameterSlice, beta: ParameterSlice
     private let runningMean: UnsafeMutablePointer<Float>, runningVariance: UnsafeMutablePointer<Float>
     private let engine: Engine
-    /// Channels padded to whole blocks of 8 (the per-channel vectors' length; padding entries are 0).
+    /// Channels padded to whole blocks of 16, the wider layout's (the per-channel vectors' length;
+    /// padding entries are 0).
     private let padded: Int
     /// Per channel, from the last forward: y = relu6(scale * x + shift), with mean and 1/sqrt(var + eps).
     private var scale: [Float], shift: [Float], mean: [Float], inverseDeviation: [Double]
     /// The last training forward's batch statistics [C].
     private var batch: (mean: [Float], variance: [Float])?
-    /// f64 partial sums, 16 per (image, channel block).
+    /// f64 partial sums, 16 per (image, group of 8 channels).
     private var scratch: [Double] = []
     /// Per channel, reused every step: the batch (or running) mean and variance; the backward's two
     /// sums; the input gradient's offset and slope.
@@ -46,7 +47,7 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
         self.gamma = gamma; self.beta = beta
         self.runningMean = runningMean; self.runningVariance = runningVariance
         self.engine = engine
-        padded = (channels + 7) / 8 * 8
+        padded = (channels + 15) / 16 * 16
         scale = [Float](repeating: 0, count: padded)
         shift = scale; mean = scale
         inverseDeviation = [Double](repeating: 0, count: padded)
@@ -61,24 +62,27 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
         return batch
     }
 
-    /// (N, channel blocks, H*W) of `x`, which must be nChw8c with this layer's channels.
-    private func geometry(_ x: Tensor) throws -> (n: Int, blocks: Int, plane: Int) {
-        guard x.layout == .nChw8c, x.dims.count == 4, x.dims[1] == channels else {
-            throw ComputeError("batch norm + ReLU6 over \(channels) channels expects nChw8c [N, \(channels), H, W], got \(x.dims) \(x.layout)")
+    /// (N, groups of 8 channels, H*W, channels per block) of `x`, which must be nChw8c or nChw16c
+    /// with this layer's channels (padded to whole blocks: 24 channels are 3 groups in nChw8c, 4 in nChw16c).
+    private func geometry(_ x: Tensor) throws -> (n: Int, groups: Int, plane: Int, width: Int) {
+        let width = x.layout.channelBlock
+        guard width == 8 || width == 16, x.dims.count == 4, x.dims[1] == channels else {
+            throw ComputeError("batch norm + ReLU6 over \(channels) channels expects nChw8c or nChw16c [N, \(channels), H, W], "
+                               + "got \(x.dims) \(x.layout)")
         }
-        return (x.dims[0], padded / 8, x.dims[2] * x.dims[3])
+        return (x.dims[0], (channels + width - 1) / width * width / 8, x.dims[2] * x.dims[3], width)
     }
 
-    private func ensureScratch(_ n: Int, _ blocks: Int) {
-        if scratch.count < 16 * n * blocks { scratch = [Double](repeating: 0, count: 16 * n * blocks) }
+    private func ensureScratch(_ n: Int, _ groups: Int) {
+        if scratch.count < 16 * n * groups { scratch = [Double](repeating: 0, count: 16 * n * groups) }
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        let (n, blocks, plane) = try geometry(x)
+        let (n, groups, plane, width) = try geometry(x)
         if mode.isTraining {
-            ensureScratch(n, blocks)
+            ensureScratch(n, groups)
             scratch.withUnsafeMutableBufferPointer { s in
-                kp_channel_statistics(x.data, n, blocks, plane, s.baseAddress, &statisticsMean, &statisticsVariance)
+                kp_channel_statistics(x.data, n, groups, plane, width, s.baseAddress, &statisticsMean, &statisticsVariance)
             }
             batch = (statisticsMean.prefix(channels).map { Float($0) }, statisticsVariance.prefix(channels).map { Float($0) })
         } else {
@@ -95,7 +99,7 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
             mean[c] = Float(statisticsMean[c])
         }
         let y = try owned(&outputs, like: x)
-        kp_scale_shift_relu6(x.data, y.data, n, blocks, plane, scale, shift)
+        kp_scale_shift_relu6(x.data, y.data, n, groups, plane, width, scale, shift)
         last = (x, mode.isTraining)
         return y
     }
@@ -108,10 +112,10 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
         guard dy.dims == x.dims, dy.layout == x.layout else {
             throw ComputeError("batch norm + ReLU6 backward: dy \(dy.dims) \(dy.layout) for input \(x.dims) \(x.layout)")
         }
-        let (n, blocks, plane) = try geometry(x)
-        ensureScratch(n, blocks)
+        let (n, groups, plane, width) = try geometry(x)
+        ensureScratch(n, groups)
         scratch.withUnsafeMutableBufferPointer { s in
-            kp_relu6_gradient_sums(x.data, dy.data, n, blocks, plane, scale, shift, mean, s.baseAddress, &sum, &centred)
+            kp_relu6_gradient_sums(x.data, dy.data, n, groups, plane, width, scale, shift, mean, s.baseAddress, &sum, &centred)
         }
         if computesParameterGradients {
             for c in 0..<channels {
@@ -129,9 +133,9 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
                 offset[c] = Float(-a * sum[c] / count)
                 slope[c] = Float(-a * inverse * inverse * centred[c] / count)
             }
-            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, offset, slope, mean)
+            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, groups, plane, width, scale, shift, offset, slope, mean)
         } else {
-            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, blocks, plane, scale, shift, nil, nil, nil)
+            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, groups, plane, width, scale, shift, nil, nil, nil)
         }
         return dx
     }

@@ -108,7 +108,7 @@ public final class Convolution2D: Layer {
         let outDims = geometry.outputDims(for: x.dims)
         var src = x.desc.raw
         var w = try geometry.anyWeightsDesc().raw
-        var dst = try MemoryDesc(outDims, dnnl_nChw8c).raw
+        var dst = try MemoryDesc(outDims, Layout.blocked.tag).raw
         var st = strides, pl = padL, pr = padR
         let fwd = try makePrimitive(engine, dnnl_convolution_desc_t(), what: "convolution forward \(geometry)") {
             dnnl_convolution_forward_desc_init($0, dnnl_forward_training, dnnl_convolution_direct,
@@ -116,7 +116,7 @@ public final class Convolution2D: Layer {
         }
         let pw = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.values,
                                       preferred: fwd.desc(dnnl_query_weights_md))
-        let s = State(forward: fwd, output: try Tensor(outDims, layout: .nChw8c, engine: engine), weights: pw)
+        let s = State(forward: fwd, output: try Tensor(outDims, layout: .blocked, engine: engine), weights: pw)
         states[x.shapeKey] = s
         return s
     }

@@ -31,6 +31,12 @@ public final class Engine: @unchecked Sendable {
     /// The number of threads oneDNN kernels will use.
     public static var threads: Int { Int(omp_get_max_threads()) }
 
+    /// True when oneDNN's kernels run AVX-512 (avx512_core or later) on this CPU.
+    public static var hasAVX512: Bool {
+        let core = UInt32(dnnl_cpu_isa_avx512_core.rawValue)
+        return UInt32(dnnl_get_effective_cpu_isa().rawValue) & core == core
+    }
+
     /// The oneDNN library version, e.g. "2.6.3".
     public static var libraryVersion: String {
         guard let v = dnnl_version() else { return "unknown" }

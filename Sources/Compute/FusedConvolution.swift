@@ -40,7 +40,7 @@ public final class FusedConvolution {
     private func state(for x: Tensor) throws -> State {
         if let s = states[x.shapeKey] { return s }
         let outDims = geometry.outputDims(for: x.dims)
-        var src = x.desc.raw, w = try geometry.anyWeightsDesc().raw, dst = try MemoryDesc(outDims, dnnl_nChw8c).raw
+        var src = x.desc.raw, w = try geometry.anyWeightsDesc().raw, dst = try MemoryDesc(outDims, Layout.blocked.tag).raw
         let biasDesc = try MemoryDesc([geometry.outChannels], dnnl_x)
         var b = biasDesc.raw
         var st = geometry.dnnlStrides, pl = geometry.dnnlPaddingBegin, pr = geometry.dnnlPaddingEnd
@@ -59,7 +59,7 @@ public final class FusedConvolution {
         }
         let prepared = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.base,
                                             preferred: fwd.desc(dnnl_query_weights_md))
-        let s = State(forward: fwd, output: try Tensor(outDims, layout: .nChw8c, engine: engine),
+        let s = State(forward: fwd, output: try Tensor(outDims, layout: .blocked, engine: engine),
                       weights: try prepared.prepare(),
                       bias: try Memory(engine, biasDesc, borrowing: UnsafeMutableRawPointer(bias.base)), prepared: prepared)
         states[x.shapeKey] = s

@@ -1,13 +1,16 @@
 // Activation tensors: a shape, a layout (plain or oneDNN-blocked) and an owned, aligned buffer.
 internal import CDNNL
+import Foundation
 
 /// Physical layout of an activation tensor.
 public enum Layout: Sendable, Hashable {
     /// Plain [N, C, H, W], row-major.
     case nchw
-    /// oneDNN's blocked layout [N, C/8, H, W, 8]: channels padded to a multiple of 8.
-    /// Activations stay in this layout from the first convolution to the pooling layer.
+    /// oneDNN's blocked layout [N, C/8, H, W, 8]: channels padded to a multiple of 8 (one AVX2
+    /// vector per position). Activations stay in ``blocked`` from the first convolution to the pooling layer.
     case nChw8c
+    /// [N, C/16, H, W, 16]: channels padded to a multiple of 16 (one AVX-512 vector per position).
+    case nChw16c
     /// Plain [N, C] (features after pooling).
     case nc
 
@@ -15,10 +18,31 @@ public enum Layout: Sendable, Hashable {
         switch self {
         case .nchw: return dnnl_nchw
         case .nChw8c: return dnnl_nChw8c
+        case .nChw16c: return dnnl_nChw16c
         case .nc: return dnnl_nc
         }
     }
     var plain: Layout { self == .nc ? .nc : .nchw }
+
+    /// Channels per block of a blocked layout (8 or 16), 1 for plain ones.
+    public var channelBlock: Int {
+        switch self {
+        case .nChw8c: return 8
+        case .nChw16c: return 16
+        case .nchw, .nc: return 1
+        }
+    }
+
+    /// The blocked layout activations use on this CPU: nChw16c where oneDNN runs AVX-512 kernels
+    /// (its convolutions then pick their AVX-512 implementations, twice the vector width), else
+    /// nChw8c. `KEYPOINTS_CHANNEL_BLOCK=8` or `16` overrides it (tests and comparisons).
+    public static let blocked: Layout = {
+        switch ProcessInfo.processInfo.environment["KEYPOINTS_CHANNEL_BLOCK"] {
+        case "8": return .nChw8c
+        case "16": return .nChw16c
+        default: return Engine.hasAVX512 ? .nChw16c : .nChw8c
+        }
+    }()
 }
 
 /// A tensor's dims and layout, the key of per-shape primitive caches.

@@ -1,6 +1,7 @@
 // The fused batch norm + ReLU6 layer against oneDNN's batch norm followed by its eltwise ReLU6
 // (training and inference, forward, statistics and backward), against central finite differences
-// away from ReLU6's kinks, and its results bit for bit the same on 1 and 2 threads.
+// away from ReLU6's kinks, and its results bit for bit the same on 1 and 2 threads; in both blocked
+// layouts (nChw8c, nChw16c).
 import XCTest
 import Compute
 import TestSupport
@@ -18,10 +19,13 @@ final class BatchNormReLU6Tests: XCTestCase {
         let params: ParameterStore      // 0: gamma, 1: beta
         let statistics: FlatBuffer      // running mean [C], then running variance [C]
         let channels: Int
+        /// The activations' blocked layout: nChw8c or nChw16c.
+        let layout: Layout
 
-        init(channels c: Int, seed: UInt64, gamma gammaRange: ClosedRange<Float> = 0.5...1.5,
+        init(channels c: Int, seed: UInt64, layout: Layout = .nChw8c, gamma gammaRange: ClosedRange<Float> = 0.5...1.5,
              beta betaRange: ClosedRange<Float> = -0.5...1.5) throws {
             channels = c
+            self.layout = layout
             params = ParameterStore(counts: [c, c])
             params.load(0, randomArray(c, seed: seed, in: gammaRange))
             params.load(1, randomArray(c, seed: seed + 1, in: betaRange))
@@ -36,27 +40,27 @@ final class BatchNormReLU6Tests: XCTestCase {
 
         /// y, dx, dgamma, dbeta of the fused layer for input `x` and output gradient `r` (plain layout).
         func fusedPass(_ x: [Float], _ dims: [Int], _ r: [Float], mode: Mode) throws -> [[Float]] {
-            let y = try fused.forward(try makeTensor(dims, layout: .nChw8c, values: x), mode: mode).plain()
-            let dx = try XCTUnwrap(try fused.backward(try makeTensor(dims, layout: .nChw8c, values: r))).plain()
+            let y = try fused.forward(try makeTensor(dims, layout: layout, values: x), mode: mode).plain()
+            let dx = try XCTUnwrap(try fused.backward(try makeTensor(dims, layout: layout, values: r))).plain()
             return [y, dx, params.gradients(0), params.gradients(1)]
         }
 
         /// The same through oneDNN's batch norm then ReLU6.
         func referencePass(_ x: [Float], _ dims: [Int], _ r: [Float], mode: Mode) throws -> [[Float]] {
-            let y = try relu.forward(try norm.forward(try makeTensor(dims, layout: .nChw8c, values: x), mode: mode), mode: mode).plain()
-            let dy = try XCTUnwrap(try relu.backward(try makeTensor(dims, layout: .nChw8c, values: r)))
+            let y = try relu.forward(try norm.forward(try makeTensor(dims, layout: layout, values: x), mode: mode), mode: mode).plain()
+            let dy = try XCTUnwrap(try relu.backward(try makeTensor(dims, layout: layout, values: r)))
             let dx = try XCTUnwrap(try norm.backward(dy)).plain()
             return [y, dx, params.gradients(0), params.gradients(1)]
         }
     }
 
-    private func assertMatchesOneDNN(dims: [Int], mode: Mode, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
-        let f = try Fixture(channels: dims[1], seed: seed)
+    private func assertMatchesOneDNN(dims: [Int], mode: Mode, seed: UInt64, layout: Layout, file: StaticString = #filePath, line: UInt = #line) throws {
+        let f = try Fixture(channels: dims[1], seed: seed, layout: layout)
         let x = perChannelInput(dims, seed: seed + 10), r = randomArray(dims.reduce(1, *), seed: seed + 11)
         let fused = try f.fusedPass(x, dims, r, mode: mode)
         if mode.isTraining {
             let ours = try XCTUnwrap(f.fused.lastBatchStatistics, file: file, line: line)
-            _ = try f.norm.forward(try makeTensor(dims, layout: .nChw8c, values: x), mode: mode)
+            _ = try f.norm.forward(try makeTensor(dims, layout: f.layout, values: x), mode: mode)
             let theirs = try XCTUnwrap(f.norm.lastBatchStatistics, file: file, line: line)
             assertClose(ours.mean, theirs.mean, atol: 1e-5, rtol: 1e-5, "batch mean", file: file, line: line)
             assertClose(ours.variance, theirs.variance, atol: 1e-5, rtol: 1e-5, "batch variance", file: file, line: line)
@@ -70,32 +74,47 @@ final class BatchNormReLU6Tests: XCTestCase {
         }
     }
 
+    /// Both blocked layouts: 8 channels per block (AVX2 machines) and 16 (AVX-512 ones).
+    private let layouts: [Layout] = [.nChw8c, .nChw16c]
+
     func testTrainingMatchesOneDNNsBatchNormThenReLU6() throws {
-        try assertMatchesOneDNN(dims: [2, 6, 5, 5], mode: .training(seed: 1), seed: 10)
-        try assertMatchesOneDNN(dims: [3, 16, 7, 9], mode: .training(seed: 1), seed: 20)
-        // Planes longer than one f32 chunk, and more than the serial threshold.
-        try assertMatchesOneDNN(dims: [4, 12, 40, 40], mode: .training(seed: 1), seed: 30)
+        for layout in layouts {
+            try assertMatchesOneDNN(dims: [2, 6, 5, 5], mode: .training(seed: 1), seed: 10, layout: layout)
+            try assertMatchesOneDNN(dims: [3, 16, 7, 9], mode: .training(seed: 1), seed: 20, layout: layout)
+            // Planes longer than one f32 chunk, and more than the serial threshold; in nChw16c, 40
+            // channels are 2 whole blocks and a half-padded one.
+            try assertMatchesOneDNN(dims: [4, 12, 40, 40], mode: .training(seed: 1), seed: 30, layout: layout)
+            try assertMatchesOneDNN(dims: [2, 40, 9, 9], mode: .training(seed: 1), seed: 35, layout: layout)
+        }
     }
 
     func testInferenceMatchesOneDNNsBatchNormThenReLU6() throws {
-        try assertMatchesOneDNN(dims: [2, 6, 5, 5], mode: .inference, seed: 40)
-        try assertMatchesOneDNN(dims: [2, 24, 12, 12], mode: .inference, seed: 50)
+        for layout in layouts {
+            try assertMatchesOneDNN(dims: [2, 6, 5, 5], mode: .inference, seed: 40, layout: layout)
+            try assertMatchesOneDNN(dims: [2, 24, 12, 12], mode: .inference, seed: 50, layout: layout)
+        }
     }
 
     /// dx, dgamma, dbeta by finite differences, with outputs kept away from the kinks at 0 and 6
     /// (beta near 3, gamma small), through the batch statistics in training and with frozen ones in inference.
     func testBackwardAgainstFiniteDifferences() throws {
+        for layout in layouts {
+            try backwardAgainstFiniteDifferences(layout: layout)
+        }
+    }
+
+    private func backwardAgainstFiniteDifferences(layout: Layout) throws {
         for (mode, seed) in [(Mode.training(seed: 1), UInt64(60)), (.inference, 70)] {
             let dims = [2, 6, 4, 4], c = 6
-            let f = try Fixture(channels: c, seed: seed, gamma: 0.2...0.4, beta: 2.5...3.5)
+            let f = try Fixture(channels: c, seed: seed, layout: layout, gamma: 0.2...0.4, beta: 2.5...3.5)
             let xv = perChannelInput(dims, seed: seed + 1), r = randomArray(dims.reduce(1, *), seed: seed + 2)
-            let x = try makeTensor(dims, layout: .nChw8c, values: xv)
+            let x = try makeTensor(dims, layout: f.layout, values: xv)
             let y = try f.fused.forward(x, mode: mode).plain()
             XCTAssertTrue(y.allSatisfy { $0 > 0.05 && $0 < 5.95 }, "outputs near a kink: the check would be unsound")
             f.params.fillGradients(.nan)
-            let dx = try XCTUnwrap(try f.fused.backward(try makeTensor(dims, layout: .nChw8c, values: r))).plain()
+            let dx = try XCTUnwrap(try f.fused.backward(try makeTensor(dims, layout: f.layout, values: r))).plain()
             let eps: Float = 1e-2
-            let fdx = try inputGradientByFiniteDifferences(f.fused, input: xv, dims: dims, layout: .nChw8c, mode: mode, eps: eps, r: r)
+            let fdx = try inputGradientByFiniteDifferences(f.fused, input: xv, dims: dims, layout: f.layout, mode: mode, eps: eps, r: r)
             assertNotNegligible(fdx, "dx \(mode)")
             assertClose(dx, fdx, atol: 2e-3, rtol: 2e-2, shape: dims, "dx \(mode)")
             for (i, name) in [(0, "dgamma"), (1, "dbeta")] {
@@ -112,14 +131,16 @@ final class BatchNormReLU6Tests: XCTestCase {
     /// Work is split over (image, channel block) and every sum added in one order: 2 threads give
     /// the 1-thread bits (what keeps weights bit-identical whatever each worker's thread count).
     func testTwoThreadsGiveTheSameBitsAsOne() throws {
-        let dims = [4, 16, 48, 48]
-        let f = try Fixture(channels: 16, seed: 80)
-        let x = perChannelInput(dims, seed: 81), r = randomArray(dims.reduce(1, *), seed: 82)
-        let one = try f.fusedPass(x, dims, r, mode: .training(seed: 1))
-        Engine.setThreads(2)
-        defer { Engine.setThreads(1) }
-        let two = try f.fusedPass(x, dims, r, mode: .training(seed: 1))
-        for i in one.indices { XCTAssertEqual(one[i], two[i], "output \(i) differs between 1 and 2 threads") }
+        for layout in layouts {
+            let dims = [4, 16, 48, 48]
+            let f = try Fixture(channels: 16, seed: 80, layout: layout)
+            let x = perChannelInput(dims, seed: 81), r = randomArray(dims.reduce(1, *), seed: 82)
+            let one = try f.fusedPass(x, dims, r, mode: .training(seed: 1))
+            Engine.setThreads(2)
+            defer { Engine.setThreads(1) }
+            let two = try f.fusedPass(x, dims, r, mode: .training(seed: 1))
+            for i in one.indices { XCTAssertEqual(one[i], two[i], "\(layout): output \(i) differs between 1 and 2 threads") }
+        }
     }
 
     func testFrozenParametersAndNoInputGradient() throws {
@@ -134,7 +155,7 @@ final class BatchNormReLU6Tests: XCTestCase {
         XCTAssertEqual(frozen[1], reference[1], "dx depends on computesParameterGradients")
         f.fused.computesParameterGradients = true
         f.fused.computesInputGradient = false
-        XCTAssertNil(try f.fused.backward(try makeTensor(dims, layout: .nChw8c, values: r)))
+        XCTAssertNil(try f.fused.backward(try makeTensor(dims, layout: f.layout, values: r)))
         XCTAssertEqual(f.params.gradients(1), reference[3], "dbeta without dx")
     }
 
@@ -142,14 +163,14 @@ final class BatchNormReLU6Tests: XCTestCase {
     /// tensor in the wrong layout or of the wrong channel count is refused, not misread.
     func testNaNPropagatesAndWrongTensorsAreRefused() throws {
         let dims = [1, 8, 2, 2]
-        let f = try Fixture(channels: 8, seed: 100)
+        let f = try Fixture(channels: 8, seed: 100, layout: .nChw16c)  // half of its one block is padding
         var x = perChannelInput(dims, seed: 101)
         x[5] = .nan
-        let y = try f.fused.forward(try makeTensor(dims, layout: .nChw8c, values: x), mode: .inference).plain()
+        let y = try f.fused.forward(try makeTensor(dims, layout: f.layout, values: x), mode: .inference).plain()
         XCTAssertTrue(y[5].isNaN, "a NaN input came out as \(y[5])")
         XCTAssertEqual(y.filter(\.isNaN).count, 1)
         XCTAssertThrowsError(try f.fused.forward(try makeTensor(dims, layout: .nchw, values: x), mode: .inference))
-        XCTAssertThrowsError(try f.fused.forward(try makeTensor([1, 6, 2, 2], layout: .nChw8c, values: Array(x[0..<24])),
+        XCTAssertThrowsError(try f.fused.forward(try makeTensor([1, 6, 2, 2], layout: f.layout, values: Array(x[0..<24])),
                                                  mode: .inference))
     }
 }
