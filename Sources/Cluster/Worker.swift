@@ -3,6 +3,7 @@
 // (WorkPipeline.swift). It needs no access to the dataset files. It
 // checks everything it receives as the coordinator does: a malformed message is logged and dropped,
 // and what it cannot work with is reported to the coordinator before the worker leaves.
+import Compute
 import Data
 import Foundation
 import Model
@@ -168,7 +169,8 @@ public final class Worker {
             wire = WireFloats(precision: config.wirePrecision, layout: store.layout)
             transport.limits = .worker(for: store, wire: wire!)
             log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
-                + "micro-batch \(config.microBatch), \(config.wirePrecision) on the wire")
+                + "micro-batch \(config.microBatch), \(config.wirePrecision) on the wire; oneDNN \(Engine.instructionSet) kernels, "
+                + "activations \(Layout.blocked)")
         }
         let loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
                                  seed: config.training.seed, threads: 1)

@@ -37,6 +37,18 @@ public final class Engine: @unchecked Sendable {
         return UInt32(dnnl_get_effective_cpu_isa().rawValue) & core == core
     }
 
+    /// The instruction set oneDNN's kernels use on this CPU, by oneDNN's name (e.g. "avx2",
+    /// "avx512_core_bf16"): what decides the activations' layout and the kernels' speed.
+    public static var instructionSet: String {
+        let names: [(dnnl_cpu_isa_t, String)] = [
+            (dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"), (dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"),
+            (dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"), (dnnl_cpu_isa_avx512_core, "avx512_core"),
+            (dnnl_cpu_isa_avx2_vnni, "avx2_vnni"), (dnnl_cpu_isa_avx2, "avx2"), (dnnl_cpu_isa_avx, "avx"),
+            (dnnl_cpu_isa_sse41, "sse41")]
+        let isa = UInt32(dnnl_get_effective_cpu_isa().rawValue)
+        return names.first { UInt32($0.0.rawValue) & isa == UInt32($0.0.rawValue) }?.1 ?? "baseline x86-64"
+    }
+
     /// The oneDNN library version, e.g. "2.6.3".
     public static var libraryVersion: String {
         guard let v = dnnl_version() else { return "unknown" }

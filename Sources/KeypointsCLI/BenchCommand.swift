@@ -37,7 +37,8 @@ struct Bench: ParsableCommand {
                                  head: HeadConfig(kind: head, hidden: 1024, dropout: 0.5), keypoints: 4)
         let network = try KeypointNetwork(config, fusedNormalization: !unfusedNorm)
         Initializer.he.initialise(network.store, seed: 0)
-        print("oneDNN \(Engine.libraryVersion), \(Engine.threads) thread(s), MobileNetV1 alpha \(alpha) \(inputSize)px, "
+        print("oneDNN \(Engine.libraryVersion) (\(Engine.instructionSet) kernels, activations \(Layout.blocked)), "
+              + "\(Engine.threads) thread(s), MobileNetV1 alpha \(alpha) \(inputSize)px, "
               + "stride \(stride), \(head.rawValue) head, BN and ReLU6 \(unfusedNorm ? "on oneDNN, apart" : "fused"), "
               + "\(network.store.layout.parameterCount) parameters, \(network.store.layout.statisticCount) BN statistics")
         if mode == "train" || mode == "all" { try benchTraining(network) }
