@@ -169,7 +169,7 @@ public final class Worker {
             wire = WireFloats(precision: config.wirePrecision, layout: store.layout)
             transport.limits = .worker(for: store, wire: wire!)
             log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
-                + "micro-batch \(config.microBatch), \(config.wirePrecision) on the wire; oneDNN \(Engine.instructionSet) kernels, "
+                + "micro-batch \(config.microBatch), \(config.computePrecision) convolutions, \(config.wirePrecision) on the wire; oneDNN \(Engine.instructionSet) kernels, "
                 + "activations \(Layout.blocked)")
         }
         let loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
@@ -186,6 +186,10 @@ public final class Worker {
             return "has flip pair \(pair), not two of its \(k) keypoints"
         }
         guard (1...65_536).contains(config.microBatch) else { return "has micro-batch \(config.microBatch)" }
+        if config.computePrecision == .bf16 && !Engine.hasBFloat16 {
+            return "computes in bf16 (--precision bf16), which this CPU cannot (oneDNN runs \(Engine.instructionSet) kernels "
+                + "here, no AVX512-BF16); every worker of a run computes in one precision, so this one leaves"
+        }
         return nil
     }
 

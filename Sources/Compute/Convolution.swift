@@ -60,9 +60,9 @@ public struct ConvolutionGeometry: Sendable, Equatable {
         if groups == 1 { return try MemoryDesc(weightShape, dnnl_oihw) }
         return try MemoryDesc([groups, outChannels / groups, inChannels / groups, kernel, kernel], dnnl_goihw)
     }
-    func anyWeightsDesc() throws -> MemoryDesc {
-        if groups == 1 { return try MemoryDesc(weightShape, dnnl_format_tag_any) }
-        return try MemoryDesc([groups, outChannels / groups, inChannels / groups, kernel, kernel], dnnl_format_tag_any)
+    func anyWeightsDesc(type: dnnl_data_type_t = dnnl_f32) throws -> MemoryDesc {
+        if groups == 1 { return try MemoryDesc(weightShape, dnnl_format_tag_any, type: type) }
+        return try MemoryDesc([groups, outChannels / groups, inChannels / groups, kernel, kernel], dnnl_format_tag_any, type: type)
     }
 }
 
@@ -74,6 +74,10 @@ public final class Convolution2D: Layer {
     public var computesParameterGradients = true
     private let weights: ParameterSlice
     private let engine: Engine
+    /// What the kernels multiply in: f32, or bf16 (inputs, weights and output gradients rounded to
+    /// bf16 on the way in, products summed and results written in f32; weights and gradients stay
+    /// f32 in the flat buffers).
+    public let precision: ComputePrecision
     private var states: [ShapeKey: State] = [:]
     private var last: (state: State, input: Tensor)?
 
@@ -85,16 +89,34 @@ public final class Convolution2D: Layer {
         /// Backward data gets its own weights copy: its kernels prefer another layout than forward's.
         var backwardData: (Primitive, PrimitiveWeights, Tensor)?
         var backwardWeights: (Primitive, PrimitiveGradients)?
+        /// In bf16: the input as the kernels read it, and the output gradient likewise.
+        var input: BFloat16Copy?
+        var outputGradient: BFloat16Copy?
         init(forward: Primitive, output: Tensor, weights: PrimitiveWeights) {
             self.forward = forward; self.output = output; self.weights = weights
         }
     }
 
-    public init(_ geometry: ConvolutionGeometry, weights: ParameterSlice, engine: Engine = .cpu) {
+    public init(_ geometry: ConvolutionGeometry, weights: ParameterSlice, precision: ComputePrecision = .f32, engine: Engine = .cpu) {
         precondition(weights.count == geometry.weightCount, "weight slice has \(weights.count), needs \(geometry.weightCount)")
         self.geometry = geometry
         self.weights = weights
+        self.precision = precision
         self.engine = engine
+    }
+
+    private var kernelType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
+
+    /// `t`'s descriptor at the kernels' precision.
+    private func kernelDesc(_ t: Tensor) throws -> MemoryDesc {
+        precision == .bf16 ? try MemoryDesc(t.dims, t.layout.tag, type: dnnl_bf16) : t.desc
+    }
+
+    /// `t` as the kernels read it: itself in f32; in bf16, `copy` (made on first use) refreshed from it.
+    private func kernelInput(_ t: Tensor, _ copy: inout BFloat16Copy?) throws -> Memory {
+        guard precision == .bf16 else { return t.memory }
+        if copy == nil { copy = try BFloat16Copy(of: t, engine: engine) }
+        return try copy!.refresh(from: t)
     }
 
     public func outputDims(for input: [Int]) -> [Int] { geometry.outputDims(for: input) }
@@ -105,9 +127,13 @@ public final class Convolution2D: Layer {
 
     private func state(for x: Tensor) throws -> State {
         if let s = states[x.shapeKey] { return s }
+        if precision == .bf16 && !Engine.hasBFloat16 {
+            throw ComputeError("bf16 convolutions need a CPU with AVX512-BF16 or AMX; oneDNN runs \(Engine.instructionSet) "
+                               + "kernels here: use f32")
+        }
         let outDims = geometry.outputDims(for: x.dims)
-        var src = x.desc.raw
-        var w = try geometry.anyWeightsDesc().raw
+        var src = try kernelDesc(x).raw
+        var w = try geometry.anyWeightsDesc(type: kernelType).raw
         var dst = try MemoryDesc(outDims, Layout.blocked.tag).raw
         var st = strides, pl = padL, pr = padR
         let fwd = try makePrimitive(engine, dnnl_convolution_desc_t(), what: "convolution forward \(geometry)") {
@@ -126,7 +152,7 @@ public final class Convolution2D: Layer {
         precondition(x.dims[1] == geometry.inChannels, "convolution expects \(geometry.inChannels) channels, got \(x.dims)")
         let s = try state(for: x)
         let w = try s.weights.prepare()
-        try s.forward.execute([(Arg.src, x.memory), (Arg.weights, w), (Arg.dst, s.output.memory)])
+        try s.forward.execute([(Arg.src, try kernelInput(x, &s.input)), (Arg.weights, w), (Arg.dst, s.output.memory)])
         last = (s, x)
         return s.output
     }
@@ -136,9 +162,10 @@ public final class Convolution2D: Layer {
         guard let (s, x) = last else { throw ComputeError("Convolution2D.backward called before forward") }
         precondition(dy.desc == s.output.desc, "convolution backward expects dy like its output \(s.output.dims)")
         var st = strides, pl = padL, pr = padR
+        let gradient = try kernelInput(dy, &s.outputGradient)
         if computesParameterGradients {
             if s.backwardWeights == nil {
-                var src = x.desc.raw, dw = try geometry.anyWeightsDesc().raw, ddst = dy.desc.raw
+                var src = try kernelDesc(x).raw, dw = try geometry.anyWeightsDesc().raw, ddst = try kernelDesc(dy).raw
                 let p = try makePrimitive(engine, dnnl_convolution_desc_t(), hint: s.forward,
                                           what: "convolution backward weights \(geometry)") {
                     dnnl_convolution_backward_weights_desc_init($0, dnnl_convolution_direct, &src, &dw, nil, &ddst, &st, &pl, &pr)
@@ -148,12 +175,12 @@ public final class Convolution2D: Layer {
                 s.backwardWeights = (p, g)
             }
             let (p, g) = s.backwardWeights!
-            try p.execute([(Arg.src, x.memory), (Arg.diffDst, dy.memory), (Arg.diffWeights, g.target)])
+            try p.execute([(Arg.src, s.input?.memory ?? x.memory), (Arg.diffDst, gradient), (Arg.diffWeights, g.target)])
             try g.deliver()
         }
         guard computesInputGradient else { return nil }
         if s.backwardData == nil {
-            var dsrc = x.desc.raw, w = try geometry.anyWeightsDesc().raw, ddst = dy.desc.raw
+            var dsrc = x.desc.raw, w = try geometry.anyWeightsDesc(type: kernelType).raw, ddst = try kernelDesc(dy).raw
             let p = try makePrimitive(engine, dnnl_convolution_desc_t(), hint: s.forward,
                                       what: "convolution backward data \(geometry)") {
                 dnnl_convolution_backward_data_desc_init($0, dnnl_convolution_direct, &dsrc, &w, &ddst, &st, &pl, &pr)
@@ -163,7 +190,30 @@ public final class Convolution2D: Layer {
             s.backwardData = (p, pw, try Tensor(x.dims, layout: x.layout, engine: engine))
         }
         let (p, pw, dx) = s.backwardData!
-        try p.execute([(Arg.diffDst, dy.memory), (Arg.weights, try pw.prepare()), (Arg.diffSrc, dx.memory)])
+        try p.execute([(Arg.diffDst, gradient), (Arg.weights, try pw.prepare()), (Arg.diffSrc, dx.memory)])
         return dx
+    }
+}
+
+/// What convolution kernels multiply in.
+public enum ComputePrecision: String, Sendable, Codable, CaseIterable {
+    case f32, bf16
+}
+
+/// A bf16 copy of an f32 tensor in the same layout, refreshed by a oneDNN reorder (round to
+/// nearest even), for kernels that read bf16.
+final class BFloat16Copy {
+    let memory: Memory
+    private let reorder: Primitive
+
+    init(of t: Tensor, engine: Engine) throws {
+        let desc = try MemoryDesc(t.dims, t.layout.tag, type: dnnl_bf16)
+        memory = try Memory(engine, desc)
+        reorder = try Primitive(engine, reorderFrom: t.desc, to: desc)
+    }
+
+    func refresh(from t: Tensor) throws -> Memory {
+        try reorder.execute([(Arg.src, t.memory), (Arg.dst, memory)])
+        return memory
     }
 }

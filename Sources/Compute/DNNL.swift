@@ -48,11 +48,12 @@ struct MemoryDesc {
 
     init(raw: dnnl_memory_desc_t) { self.raw = raw }
 
-    /// An f32 descriptor with the given dims and format tag (`dnnl_format_tag_any` lets a primitive choose).
-    init(_ dims: [Int], _ tag: dnnl_format_tag_t) throws {
+    /// A descriptor with the given dims and format tag (`dnnl_format_tag_any` lets a primitive
+    /// choose), of f32 values unless `type` says otherwise.
+    init(_ dims: [Int], _ tag: dnnl_format_tag_t, type: dnnl_data_type_t = dnnl_f32) throws {
         raw = dnnl_memory_desc_t()
         var d = dimsTuple(dims)
-        try check(dnnl_memory_desc_init_by_tag(&raw, Int32(dims.count), &d, dnnl_f32, tag),
+        try check(dnnl_memory_desc_init_by_tag(&raw, Int32(dims.count), &d, type, tag),
                   "memory_desc_init_by_tag dims=\(dims) tag=\(tag.rawValue)")
     }
 

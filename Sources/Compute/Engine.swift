@@ -37,6 +37,12 @@ public final class Engine: @unchecked Sendable {
         return UInt32(dnnl_get_effective_cpu_isa().rawValue) & core == core
     }
 
+    /// True when oneDNN's kernels can multiply in bf16 on this CPU (AVX512-BF16 or AMX).
+    public static var hasBFloat16: Bool {
+        let bf16 = UInt32(dnnl_cpu_isa_avx512_core_bf16.rawValue)
+        return UInt32(dnnl_get_effective_cpu_isa().rawValue) & bf16 == bf16
+    }
+
     /// The instruction set oneDNN's kernels use on this CPU, by oneDNN's name (e.g. "avx2",
     /// "avx512_core_bf16"): what decides the activations' layout and the kernels' speed.
     public static var instructionSet: String {

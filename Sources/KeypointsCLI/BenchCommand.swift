@@ -28,6 +28,8 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print where the time goes, layer by layer (forward and backward).") var profile = false
     @Flag(name: .customLong("unfused-norm"),
           help: "oneDNN's batch norm then its ReLU6, as before the fused kernels (to compare them).") var unfusedNorm = false
+    @Option(help: "What the backbone's convolutions multiply in: f32, or bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX), as train --precision.")
+    var precision: ComputePrecision = .f32
 
     func run() throws {
         useLineBufferedOutput()
@@ -35,11 +37,11 @@ struct Bench: ParsableCommand {
         let stride = featureStride ?? (head == .regression ? 32 : 16)
         let config = ModelConfig(backbone: MobileNetV1Config(alpha: alpha, inputSize: inputSize, outputStride: stride),
                                  head: HeadConfig(kind: head, hidden: 1024, dropout: 0.5), keypoints: 4)
-        let network = try KeypointNetwork(config, fusedNormalization: !unfusedNorm)
+        let network = try KeypointNetwork(config, fusedNormalization: !unfusedNorm, precision: precision)
         Initializer.he.initialise(network.store, seed: 0)
         print("oneDNN \(Engine.libraryVersion) (\(Engine.instructionSet) kernels, activations \(Layout.blocked)), "
               + "\(Engine.threads) thread(s), MobileNetV1 alpha \(alpha) \(inputSize)px, "
-              + "stride \(stride), \(head.rawValue) head, BN and ReLU6 \(unfusedNorm ? "on oneDNN, apart" : "fused"), "
+              + "stride \(stride), \(head.rawValue) head, \(precision) convolutions, BN and ReLU6 \(unfusedNorm ? "on oneDNN, apart" : "fused"), "
               + "\(network.store.layout.parameterCount) parameters, \(network.store.layout.statisticCount) BN statistics")
         if mode == "train" || mode == "all" { try benchTraining(network) }
         if mode == "infer" || mode == "all" {

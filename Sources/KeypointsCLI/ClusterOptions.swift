@@ -1,6 +1,7 @@
 // Flags for checkpoints, micro-batches and fault handling, shared by `train` and `coordinator`.
 import ArgumentParser
 import Cluster
+import Compute
 import Foundation
 import Training
 
@@ -26,13 +27,24 @@ struct MicroBatchOptions: ParsableArguments {
     @Option(name: .customLong("wire-precision"),
             help: "How weights and gradients travel to and from workers: f32 (exact), bf16 or fp16 (half the bytes, rounded the same way by every worker; the coordinator keeps f32 weights and reduces in f32).")
     var wirePrecision: WirePrecision = .f32
+    @Option(help: "What the backbone's convolutions multiply in: f32, or bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX; weights, optimizer, reduction and BN statistics stay f32). Every worker uses the run's.")
+    var precision: ComputePrecision = .f32
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }
     }
+
+    /// `--precision`, or f32 with a warning where this CPU cannot multiply in bf16.
+    var resolvedPrecision: ComputePrecision {
+        guard precision == .bf16, !Engine.hasBFloat16 else { return precision }
+        say("warning: --precision bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs \(Engine.instructionSet) kernels "
+            + "here, so this run computes in f32 (and records f32)")
+        return .f32
+    }
 }
 
 extension WirePrecision: ExpressibleByArgument {}
+extension ComputePrecision: ExpressibleByArgument {}
 
 struct FaultOptions: ParsableArguments {
     @Option(name: .customLong("step-deadline"), help: "Seconds a worker may hold a micro-batch before it is dropped and the work reassigned.")

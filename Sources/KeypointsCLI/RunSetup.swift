@@ -102,7 +102,7 @@ final class RunSetup {
             config = flagged
         }
         plan = StepPlan(samples: train.count, config: config)
-        let network = try KeypointNetwork(config.model)
+        let network = try KeypointNetwork(config.model, precision: config.computePrecision)
         trainer = Trainer(network: network, config: config.training)
         var history = RunHistory()
         if let contents = checkpoint {
@@ -180,7 +180,8 @@ final class RunSetup {
         return RunConfig(model: model, training: training, description: train.description, resize: options.dataOptions.resize,
                          augmentation: augmentation, microBatch: options.microBatch.microBatch,
                          statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior,
-                         normalize: normalizer.spec, wirePrecision: options.microBatch.wirePrecision)
+                         normalize: normalizer.spec, wirePrecision: options.microBatch.wirePrecision,
+                         computePrecision: options.microBatch.resolvedPrecision)
     }
 
     /// Fresh weights: the initialiser, then the `--init-from` backbone if any.

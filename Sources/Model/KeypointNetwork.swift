@@ -57,13 +57,14 @@ public final class KeypointNetwork {
     public var profile: [LayerTime]?
 
     /// Builds the network over freshly allocated (zeroed) buffers; call an ``Initializer`` or load weights next.
-    /// `fusedNormalization`: as in ``MobileNetV1``'s init (the default; false for oneDNN's BN then ReLU6).
-    public init(_ config: ModelConfig, engine: Engine = .cpu, fusedNormalization: Bool = true) throws {
+    /// `fusedNormalization`, `precision`: as in ``MobileNetV1``'s init (the backbone's convolutions).
+    public init(_ config: ModelConfig, engine: Engine = .cpu, fusedNormalization: Bool = true, precision: ComputePrecision = .f32) throws {
         try config.validate()
         self.config = config
         self.engine = engine
         store = ParameterStore(config.layout)
-        backbone = try MobileNetV1(config.backbone, store: store, engine: engine, fusedNormalization: fusedNormalization)
+        backbone = try MobileNetV1(config.backbone, store: store, engine: engine, fusedNormalization: fusedNormalization,
+                                   precision: precision)
         head = try config.head.make(backbone: config.backbone, keypoints: config.keypoints, store: store, engine: engine)
     }
 

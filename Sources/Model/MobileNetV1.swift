@@ -141,11 +141,16 @@ public final class MobileNetV1 {
     /// - Parameter fusedNormalization: each BN and its ReLU6 as one ``BatchNormReLU6`` layer named
     ///   `<unit>_bn` (our kernels, fewer passes over memory); false: oneDNN's batch norm `<unit>_bn`
     ///   then its eltwise ReLU6 `<unit>_relu`, the same maths (kept for comparison and benchmarks).
-    public init(_ config: MobileNetV1Config, store: ParameterStore, engine: Engine = .cpu, fusedNormalization: Bool = true) throws {
+    /// - Parameter precision: what the convolutions multiply in (``ComputePrecision``).
+    public init(_ config: MobileNetV1Config, store: ParameterStore, engine: Engine = .cpu, fusedNormalization: Bool = true,
+                precision: ComputePrecision = .f32) throws {
         self.config = config
         var layers: [NamedLayer] = []
-        for u in config.units {
-            let conv = Convolution2D(u.geometry, weights: store.slice("backbone.\(u.name).weight"), engine: engine)
+        for (i, u) in config.units.enumerated() {
+            // The first convolution (3 plain-layout input channels, 1% of the step) stays f32: oneDNN
+            // 2.6 has no bf16 kernel for its backward weights and would run its reference one.
+            let conv = Convolution2D(u.geometry, weights: store.slice("backbone.\(u.name).weight"),
+                                     precision: i == 0 ? .f32 : precision, engine: engine)
             let bn = "backbone.\(u.name)_bn"
             let (c, gamma, beta) = (u.geometry.outChannels, store.slice("\(bn).gamma"), store.slice("\(bn).beta"))
             let (mean, variance) = (store.statistic("\(bn).running_mean"), store.statistic("\(bn).running_var"))

@@ -47,7 +47,7 @@ public final class MicroBatchComputer {
 
     /// A computer with a network of its own (a worker: weights arrive by message).
     public convenience init(config: RunConfig) throws {
-        self.init(config: config, network: try KeypointNetwork(config.model))
+        self.init(config: config, network: try KeypointNetwork(config.model, precision: config.computePrecision))
     }
 
     /// A computer over `network` (the single-process path: the engine's own network).

@@ -23,10 +23,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var normalize: String
     /// How weights and gradients travel between coordinator and workers (`--wire-precision`).
     public var wirePrecision: WirePrecision
+    /// What the backbone's convolutions multiply in (`--precision`): every worker of a run computes
+    /// in this one; weights, optimizer state, reduction and BN statistics are f32 whatever it is.
+    public var computePrecision: ComputePrecision
 
     public init(model: ModelConfig, training: TrainingConfig, description: DatasetDescription,
                 resize: ResizeMode, augmentation: AugmentationConfig, microBatch: Int, statisticsPriorUpdates: Int = 0,
-                normalize: String = Normalizer.diagonal.spec, wirePrecision: WirePrecision = .f32) {
+                normalize: String = Normalizer.diagonal.spec, wirePrecision: WirePrecision = .f32,
+                computePrecision: ComputePrecision = .f32) {
         self.model = model
         self.training = training
         self.description = description
@@ -36,13 +40,16 @@ public struct RunConfig: Codable, Sendable, Equatable {
         self.statisticsPriorUpdates = statisticsPriorUpdates
         self.normalize = normalize
         self.wirePrecision = wirePrecision
+        self.computePrecision = computePrecision
     }
 
     private enum CodingKeys: String, CodingKey {
         case model, training, description, resize, augmentation, microBatch, statisticsPriorUpdates, normalize, wirePrecision
+        case computePrecision
     }
 
-    /// Reads a configuration; runs recorded before `wirePrecision` existed travelled in f32.
+    /// Reads a configuration; runs recorded before `wirePrecision` and `computePrecision` existed
+    /// travelled and computed in f32.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(ModelConfig.self, forKey: .model)
@@ -54,6 +61,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         statisticsPriorUpdates = try c.decode(Int.self, forKey: .statisticsPriorUpdates)
         normalize = try c.decode(String.self, forKey: .normalize)
         wirePrecision = try c.decodeIfPresent(WirePrecision.self, forKey: .wirePrecision) ?? .f32
+        computePrecision = try c.decodeIfPresent(ComputePrecision.self, forKey: .computePrecision) ?? .f32
     }
 
     /// The validation normaliser (a configuration that passed the CLI's checks always parses).

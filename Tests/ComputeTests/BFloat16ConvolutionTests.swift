@@ -1,0 +1,69 @@
+// Convolution2D in bf16: on a CPU with AVX512-BF16, forward, dx and dW equal the f32 convolution's
+// of the same inputs rounded to bf16 (the kernels round on the way in and sum in f32), for a 1x1,
+// a depthwise and the first (plain-input) convolution; on a CPU without it, a clear refusal.
+import XCTest
+import Compute
+import TestSupport
+
+final class BFloat16ConvolutionTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        useOneComputeThread()
+    }
+
+    /// `values` rounded to the nearest bf16 (ties to even), back in f32.
+    private func roundedToBFloat16(_ values: [Float]) -> [Float] {
+        var bits = [UInt16](repeating: 0, count: values.count), out = [Float](repeating: 0, count: values.count)
+        HalfPrecision.roundToBFloat16(values, &bits, count: values.count)
+        HalfPrecision.widenBFloat16(bits, &out, count: values.count)
+        return out
+    }
+
+    /// y, dx and dW of one forward and backward at `precision`, for input `x`, weights `w`, dy `r`.
+    private func pass(_ geometry: ConvolutionGeometry, dims: [Int], layout: Layout, precision: ComputePrecision,
+                      x: [Float], w: [Float], r: [Float]) throws -> [[Float]] {
+        let params = ParameterStore(counts: [geometry.weightCount])
+        params.load(0, w)
+        let conv = Convolution2D(geometry, weights: params.slice(0), precision: precision)
+        let y = try conv.forward(try makeTensor(dims, layout: layout, values: x), mode: .training(seed: 1))
+        let dx = try XCTUnwrap(try conv.backward(try makeTensor(y.dims, layout: y.layout, values: r)))
+        return [try y.plain(), try dx.plain(), params.gradients(0)]
+    }
+
+    private func assertMatchesRoundedF32(_ geometry: ConvolutionGeometry, dims: [Int], layout: Layout, seed: UInt64,
+                                         file: StaticString = #filePath, line: UInt = #line) throws {
+        let x = randomArray(dims.reduce(1, *), seed: seed), w = randomArray(geometry.weightCount, seed: seed + 1, in: -0.5...0.5)
+        let outDims = geometry.outputDims(for: dims)
+        let r = randomArray(outDims.reduce(1, *), seed: seed + 2)
+        let ours = try pass(geometry, dims: dims, layout: layout, precision: .bf16, x: x, w: w, r: r)
+        let reference = try pass(geometry, dims: dims, layout: layout, precision: .f32,
+                                 x: roundedToBFloat16(x), w: roundedToBFloat16(w), r: roundedToBFloat16(r))
+        let unrounded = try pass(geometry, dims: dims, layout: layout, precision: .f32, x: x, w: w, r: r)
+        for (i, name) in ["y", "dx", "dW"].enumerated() {
+            assertNotNegligible(reference[i], name, file: file, line: line)
+            assertClose(ours[i], reference[i], atol: 1e-4, rtol: 1e-4, "\(name): bf16 against f32 of bf16-rounded inputs", file: file, line: line)
+            // The check can fail: bf16 rounding moves the results measurably away from f32's.
+            XCTAssertNotEqual(ours[i], unrounded[i], "\(name): bf16 gave exactly f32's results", file: file, line: line)
+        }
+    }
+
+    func testBFloat16ConvolutionsEqualF32OnRoundedInputs() throws {
+        guard Engine.hasBFloat16 else {
+            let params = ParameterStore(counts: [16])
+            let conv = Convolution2D(ConvolutionGeometry(inChannels: 4, outChannels: 4, kernel: 1, stride: 1, padding: .symmetric(0)),
+                                     weights: params.slice(0), precision: .bf16)
+            XCTAssertThrowsError(try conv.forward(try makeTensor([1, 4, 2, 2], layout: .blocked, values: Array(repeating: 1, count: 16)),
+                                                  mode: .inference)) { error in
+                XCTAssertTrue("\(error)".contains("AVX512-BF16"), "\(error)")
+            }
+            return
+        }
+        let pointwise = ConvolutionGeometry(inChannels: 32, outChannels: 48, kernel: 1, stride: 1, padding: .symmetric(0))
+        try assertMatchesRoundedF32(pointwise, dims: [2, 32, 9, 9], layout: .blocked, seed: 10)
+        let depthwise = ConvolutionGeometry(inChannels: 32, outChannels: 32, kernel: 3, stride: 2, padding: .keras(kernel: 3, stride: 2),
+                                            groups: 32)
+        try assertMatchesRoundedF32(depthwise, dims: [2, 32, 10, 10], layout: .blocked, seed: 20)
+        let first = ConvolutionGeometry(inChannels: 3, outChannels: 16, kernel: 3, stride: 2, padding: .keras(kernel: 3, stride: 2))
+        try assertMatchesRoundedF32(first, dims: [2, 3, 16, 16], layout: .nchw, seed: 30)
+    }
+}
