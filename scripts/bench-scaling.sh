@@ -3,7 +3,8 @@
 # batch 32, with the network of PyTorch's anchors (all 13 blocks, pooled Dense(1024) -> Dense(8)
 # head, 4.26 M parameters; not the heatmap head of train's defaults), for 1 worker x 2 threads,
 # 2 workers x 1 thread and one process x 2 threads; 2 workers x 1 thread with --in-memory-inputs
-# (the random-tensor work of PyTorch's DDP benchmark), with bf16 and fp16 frames on the wire, and
+# (the random-tensor work of PyTorch's DDP benchmark), also with bf16 convolutions (--precision
+# bf16), with bf16 and fp16 frames on the wire, and
 # over TCP with CURVE as workers on other hosts connect (local workers use a private Unix socket);
 # and the coordinator's cost per step (reduce + optimizer + broadcast) with 8 workers. Prints
 # medians over the timed steps (the first 2 steps are warm-up), then the PyTorch DDP commands to
@@ -42,6 +43,7 @@ run "1 worker x 2 threads" --workers 1 --threads 2 --micro-batch 32
 run "2 workers x 1 thread" --workers 2 --threads 1 --micro-batch 16
 run "1 process x 2 threads (no workers)" --threads 2 --micro-batch 32
 run "2 workers x 1 thread, --in-memory-inputs (tensors from memory, as ddp_bench.py)" --workers 2 --threads 1 --micro-batch 16 --in-memory-inputs
+run "2 workers x 1 thread, --precision bf16 (bf16 convolutions where the CPU has AVX512-BF16), --in-memory-inputs" --workers 2 --threads 1 --micro-batch 16 --in-memory-inputs --precision bf16
 run "2 workers x 1 thread, bf16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision bf16
 run "2 workers x 1 thread, fp16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision fp16
 # The same over TCP with CURVE, as workers on other hosts connect (train --workers uses a Unix

@@ -1,8 +1,8 @@
 // The coordinator and workers together over the in-memory transport (fast, deterministic, no
 // sockets): the engine with the coordinator as its gradient source ends with the weights of the
 // engine computing in this process, bit for bit, with two workers and with a third one joining
-// mid-run; images go to each worker once. At bf16 and fp16 on the wire, one worker and three end
-// with the same weights, which differ from f32's.
+// mid-run; images go to each worker once. At bf16 and fp16 on the wire, and with bf16
+// convolutions, one worker and three end with the same weights, which differ from f32's.
 import Cluster
 import Compute
 import Data
@@ -87,5 +87,23 @@ final class CoordinatorInMemoryTests: XCTestCase {
             let worst = zip(one, exact).map { abs($0 - $1) }.max()!
             XCTAssertLessThan(worst, 0.05, "\(precision) strays far from f32 in 2 steps")
         }
+    }
+
+    /// bf16 convolutions (`--precision bf16`, where the CPU has AVX512-BF16): one worker, three
+    /// and one process end with the same weights, which differ from f32's.
+    func testBFloat16ComputeGivesTheSameWeightsForAnyNumberOfWorkers() throws {
+        try XCTSkipUnless(Engine.hasBFloat16, "this CPU has no AVX512-BF16 (oneDNN runs \(Engine.instructionSet) kernels): "
+                          + "bf16 convolutions cannot run here; BFloat16ConvolutionTests checks their refusal")
+        let cards = try cardsDataset(count: 8)
+        var config = tinyRunConfig(epochs: 1, batchSize: 4, microBatch: 1)
+        let exact = try distributedWeights(config, cards, workers: 1)
+        config.computePrecision = .bf16
+        let one = try distributedWeights(config, cards, workers: 1)
+        let three = try distributedWeights(config, cards, workers: 3)
+        let local = try localEngine(config, train: cards)
+        try local.run()
+        XCTAssertEqual(one, three, "bf16: 3 workers differ from 1")
+        XCTAssertEqual(one, local.trainer.network.store.parameters.array, "bf16: the workers differ from one process")
+        XCTAssertNotEqual(one, exact, "bf16 convolutions changed nothing: are they used?")
     }
 }

@@ -36,7 +36,7 @@ public func tinyRunConfig(epochs: Int, batchSize: Int, microBatch: Int, lr: Floa
 
 /// A freshly initialised trainer (He initialisation from the run seed).
 public func freshTrainer(_ config: RunConfig) throws -> Trainer {
-    let network = try KeypointNetwork(config.model)
+    let network = try KeypointNetwork(config.model, precision: config.computePrecision)
     Initializer.he.initialise(network.store, seed: config.training.seed)
     return Trainer(network: network, config: config.training)
 }
