@@ -66,7 +66,7 @@ public struct ConvolutionGeometry: Sendable, Equatable {
     }
 }
 
-/// A bias-free 2-D convolution. Input [N, I, H, W] in `inputLayout`; output [N, O, OH, OW] in nChw8c.
+/// A bias-free 2-D convolution. Input [N, I, H, W] in any layout; output [N, O, OH, OW] in ``Layout/blocked``.
 /// Weights [O, I/groups, K, K] live in the flat parameter buffer.
 public final class Convolution2D: Layer {
     public let geometry: ConvolutionGeometry
@@ -192,28 +192,5 @@ public final class Convolution2D: Layer {
         let (p, pw, dx) = s.backwardData!
         try p.execute([(Arg.diffDst, gradient), (Arg.weights, try pw.prepare()), (Arg.diffSrc, dx.memory)])
         return dx
-    }
-}
-
-/// What convolution kernels multiply in.
-public enum ComputePrecision: String, Sendable, Codable, CaseIterable {
-    case f32, bf16
-}
-
-/// A bf16 copy of an f32 tensor in the same layout, refreshed by a oneDNN reorder (round to
-/// nearest even), for kernels that read bf16.
-final class BFloat16Copy {
-    let memory: Memory
-    private let reorder: Primitive
-
-    init(of t: Tensor, engine: Engine) throws {
-        let desc = try MemoryDesc(t.dims, t.layout.tag, type: dnnl_bf16)
-        memory = try Memory(engine, desc)
-        reorder = try Primitive(engine, reorderFrom: t.desc, to: desc)
-    }
-
-    func refresh(from t: Tensor) throws -> Memory {
-        try reorder.execute([(Arg.src, t.memory), (Arg.dst, memory)])
-        return memory
     }
 }

@@ -9,7 +9,7 @@ public protocol BatchStatisticsReporting: AnyObject {
     var lastBatchStatistics: (mean: [Float], variance: [Float])? { get }
 }
 
-/// Batch normalisation over the channels of [N, C, H, W] (nChw8c) activations.
+/// Batch normalisation over the channels of [N, C, H, W] (nChw8c or nChw16c) activations.
 ///
 /// Training mode normalises with the batch mean and biased variance and keeps them for
 /// ``lastBatchStatistics``; it never touches the running statistics (the trainer folds batch

@@ -1,10 +1,10 @@
 // Global average pooling on oneDNN: [N, C, H, W] activations to [N, C] features.
 internal import CDNNL
 
-/// Averages each channel over the whole H x W plane. Input [N, C, H, W] (nChw8c); output plain [N, C].
+/// Averages each channel over the whole H x W plane. Input [N, C, H, W] (nChw8c or nChw16c); output plain [N, C].
 ///
 /// The pooling primitive runs blocked-to-blocked (its JIT kernel needs the same layout on both
-/// sides) into a [N, C, 1, 1] nChw8c buffer; a reorder then writes the plain [N, C] output.
+/// sides) into a [N, C, 1, 1] buffer of the input's layout; a reorder then writes the plain [N, C] output.
 public final class GlobalAveragePool: Layer {
     public var computesInputGradient = true
     public var computesParameterGradients = true

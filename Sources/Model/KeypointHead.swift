@@ -1,7 +1,7 @@
 // Keypoint heads: the pluggable interface, the head kinds and their settings.
 import Compute
 
-/// What a head must do: turn backbone features [N, C, h, w] (nChw8c) into predictions [N, 2K]
+/// What a head must do: turn backbone features [N, C, h, w] (``Layout/blocked``) into predictions [N, 2K]
 /// of normalised coordinates (x1, y1, ..., xK, yK) in [0, 1] of the network input frame.
 public protocol KeypointHead: AnyObject {
     /// The head's layers in order, for profiles and summaries.

@@ -133,7 +133,7 @@ public struct NamedLayer {
     public let layer: any Layer
 }
 
-/// The backbone's layers: input [N, 3, S, S] plain NCHW in [-1, 1]; output [N, C, S/stride, S/stride] nChw8c.
+/// The backbone's layers: input [N, 3, S, S] plain NCHW in [-1, 1]; output [N, C, S/stride, S/stride] in ``Layout/blocked`` (nChw16c or nChw8c).
 public final class MobileNetV1 {
     public let config: MobileNetV1Config
     public let layers: [NamedLayer]

@@ -74,6 +74,30 @@ final class DistributedTrainingTests: XCTestCase {
         }
     }
 
+    /// `--precision bf16` is part of the run: recorded, used by the local workers, and held on
+    /// resume (asking for f32 then is refused, naming it). On a CPU without AVX512-BF16 the run says
+    /// so and records f32 instead.
+    func testComputePrecisionIsRecordedUsedByTheWorkersAndHeldOnResume() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("run")
+        let r = try BinaryRunner.run(try trainArguments(run, extra: ["--steps", "1", "--workers", "1", "--precision", "bf16"]))
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let record = try String(contentsOf: run.appendingPathComponent("config.json"), encoding: .utf8)
+        if r.stdout.contains("warning: --precision bf16 needs a CPU with AVX512-BF16") {
+            XCTAssertTrue(record.contains("\"computePrecision\" : \"f32\""), record)
+            return
+        }
+        XCTAssertTrue(record.contains("\"computePrecision\" : \"bf16\""), record)
+        XCTAssertTrue(r.stdout.contains("[worker-1] joined:") && r.stdout.contains("bf16 convolutions"), r.stdout)
+        let refused = try BinaryRunner.run(["train", "--resume", run.path, "--precision", "f32", "--steps", "2"])
+        XCTAssertEqual(refused.status, 64, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("computePrecision: recorded \"bf16\", given \"f32\""), refused.stderr)
+        let resumed = try BinaryRunner.run(["train", "--resume", run.path, "--steps", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stdout + resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("resumed from"), resumed.stdout)
+    }
+
     /// Flags that change the maths are refused on resume, each difference listed; the same flags
     /// retyped, and flags that cannot change the result, are accepted.
     func testResumeRefusesFlagsThatDifferFromTheRecordedRun() throws {
