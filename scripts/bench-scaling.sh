@@ -72,5 +72,5 @@ STEPS=4 run "8 workers x 1 thread (coordinator cost)" --workers 8 --threads 1 --
 anchors=${ANCHORS:-../shared/anchors}
 echo "beside it, in the same sitting (PyTorch in the anchors' venv; see README, Benchmarks):"
 echo "  OMP_WAIT_POLICY=passive python $anchors/ddp_bench.py --procs 2 --threads 1 --batch 16 --channels-last"
-echo "  OMP_WAIT_POLICY=passive python scripts/bench-ddp-bf16.py --anchors $anchors --procs 2 --threads 1 --batch 16   (beside the --precision bf16 row)"
+echo "  OMP_WAIT_POLICY=passive python scripts/bench-torch-bf16.py --anchors $anchors --procs 2 --threads 1 --batch 16   (beside the --precision bf16 row)"
 echo "  OMP_WAIT_POLICY=passive python scripts/bench-ddp-jpeg.py --anchors $anchors --labels $labels --procs 2 --threads 1 --batch 16 --channels-last"

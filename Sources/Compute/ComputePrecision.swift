@@ -13,8 +13,11 @@ final class BFloat16Copy {
     let memory: Memory
     private let reorder: Primitive
 
+    /// The bf16 descriptor of `t`'s dims and layout.
+    static func desc(of t: Tensor) throws -> MemoryDesc { try MemoryDesc(t.dims, t.layout.tag, type: dnnl_bf16) }
+
     init(of t: Tensor, engine: Engine) throws {
-        let desc = try MemoryDesc(t.dims, t.layout.tag, type: dnnl_bf16)
+        let desc = try Self.desc(of: t)
         memory = try Memory(engine, desc)
         reorder = try Primitive(engine, reorderFrom: t.desc, to: desc)
     }

@@ -109,7 +109,7 @@ public final class Convolution2D: Layer {
 
     /// `t`'s descriptor at the kernels' precision.
     private func kernelDesc(_ t: Tensor) throws -> MemoryDesc {
-        precision == .bf16 ? try MemoryDesc(t.dims, t.layout.tag, type: dnnl_bf16) : t.desc
+        precision == .bf16 ? try BFloat16Copy.desc(of: t) : t.desc
     }
 
     /// `t` as the kernels read it: itself in f32; in bf16, `copy` (made on first use) refreshed from it.

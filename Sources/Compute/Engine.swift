@@ -32,16 +32,10 @@ public final class Engine: @unchecked Sendable {
     public static var threads: Int { Int(omp_get_max_threads()) }
 
     /// True when oneDNN's kernels run AVX-512 (avx512_core or later) on this CPU.
-    public static var hasAVX512: Bool {
-        let core = UInt32(dnnl_cpu_isa_avx512_core.rawValue)
-        return UInt32(dnnl_get_effective_cpu_isa().rawValue) & core == core
-    }
+    public static var hasAVX512: Bool { runs(dnnl_cpu_isa_avx512_core) }
 
     /// True when oneDNN's kernels can multiply in bf16 on this CPU (AVX512-BF16 or AMX).
-    public static var hasBFloat16: Bool {
-        let bf16 = UInt32(dnnl_cpu_isa_avx512_core_bf16.rawValue)
-        return UInt32(dnnl_get_effective_cpu_isa().rawValue) & bf16 == bf16
-    }
+    public static var hasBFloat16: Bool { runs(dnnl_cpu_isa_avx512_core_bf16) }
 
     /// The instruction set oneDNN's kernels use on this CPU, by oneDNN's name (e.g. "avx2",
     /// "avx512_core_bf16"): what decides the activations' layout and the kernels' speed.
@@ -51,8 +45,13 @@ public final class Engine: @unchecked Sendable {
             (dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"), (dnnl_cpu_isa_avx512_core, "avx512_core"),
             (dnnl_cpu_isa_avx2_vnni, "avx2_vnni"), (dnnl_cpu_isa_avx2, "avx2"), (dnnl_cpu_isa_avx, "avx"),
             (dnnl_cpu_isa_sse41, "sse41")]
-        let isa = UInt32(dnnl_get_effective_cpu_isa().rawValue)
-        return names.first { UInt32($0.0.rawValue) & isa == UInt32($0.0.rawValue) }?.1 ?? "baseline x86-64"
+        return names.first { runs($0.0) }?.1 ?? "baseline x86-64"
+    }
+
+    /// True when oneDNN's effective instruction set includes `isa` (its values are bit masks, each
+    /// holding the ones below it).
+    private static func runs(_ isa: dnnl_cpu_isa_t) -> Bool {
+        UInt32(dnnl_get_effective_cpu_isa().rawValue) & UInt32(isa.rawValue) == UInt32(isa.rawValue)
     }
 
     /// The oneDNN library version, e.g. "2.6.3".

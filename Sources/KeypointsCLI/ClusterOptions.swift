@@ -35,7 +35,7 @@ struct MicroBatchOptions: ParsableArguments {
     }
 
     /// `--precision`, or f32 with a warning where this CPU cannot multiply in bf16.
-    var resolvedPrecision: ComputePrecision {
+    func precisionForThisCPU() -> ComputePrecision {
         guard precision == .bf16, !Engine.hasBFloat16 else { return precision }
         say("warning: --precision bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs \(Engine.instructionSet) kernels "
             + "here, so this run computes in f32 (and records f32)")

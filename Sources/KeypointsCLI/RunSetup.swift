@@ -181,7 +181,7 @@ final class RunSetup {
                          augmentation: augmentation, microBatch: options.microBatch.microBatch,
                          statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior,
                          normalize: normalizer.spec, wirePrecision: options.microBatch.wirePrecision,
-                         computePrecision: options.microBatch.resolvedPrecision)
+                         computePrecision: options.microBatch.precisionForThisCPU())
     }
 
     /// Fresh weights: the initialiser, then the `--init-from` backbone if any.

@@ -105,6 +105,24 @@ final class WorkerValidationTests: XCTestCase {
         XCTAssertTrue("\(played.error.map { "\($0)" } ?? "")".contains("not two of its 4 keypoints"), "\(String(describing: played.error))")
     }
 
+    /// A run that computes in bf16 is left, with the reason, by a worker whose CPU has no
+    /// AVX512-BF16 (every worker of a run computes in one precision); a worker whose CPU has it joins.
+    func testABFloat16RunIsLeftByAWorkerThatCannotComputeInBFloat16() throws {
+        let played = Played()
+        XCTAssertNotNil(try played.next(.hello))
+        var config = tinyRunConfig(epochs: 1, batchSize: 2, microBatch: 2)
+        config.computePrecision = .bf16
+        try played.send(try Message(kind: .welcome, WelcomeFields(config: config)))
+        if Engine.hasBFloat16 {
+            XCTAssertTrue(played.waitFor("bf16 convolutions"), played.log)
+            try played.send(Message(kind: .bye))
+        } else {
+            guard let bye = try played.next(.bye) else { return XCTFail("no bye from the worker: \(played.log)") }
+            XCTAssertTrue(try bye.fields(ReasonFields.self).reason.contains("computes in bf16"))
+        }
+        XCTAssertEqual(played.done.wait(timeout: .now() + 10), .success)
+    }
+
     /// A coordinator that is gone (no message at all) is given up on after `giveUpAfter`, with a
     /// hint first; one that keeps sending heartbeats is waited for however long the step takes.
     func testASilentCoordinatorIsGivenUpOnAndAHeartbeatKeepsTheWorker() throws {
