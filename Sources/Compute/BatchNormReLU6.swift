@@ -12,11 +12,20 @@ internal import CKernels
 /// BN). ReLU6's derivative is 1 where the output is strictly inside (0, 6), else 0. Parameters:
 /// gamma [C], beta [C]; statistics (not trained): running mean [C], running variance [C]. Each
 /// channel's sums are added in one fixed order, so the results do not depend on the thread count.
+///
+/// x and dy may be f32 or bf16 (what a bf16 convolution writes). The output y can be bf16
+/// (``outputElement``, for a bf16 convolution after this layer) and the input gradient dx likewise
+/// (``inputGradientElement``, for the bf16 convolution before it). Statistics, sums and the maths
+/// stay f32/f64; only the stored results are rounded (to nearest even).
 public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
     public let channels: Int
     public let epsilon: Float
     public var computesInputGradient = true
     public var computesParameterGradients = true
+    /// What y is stored in.
+    public var outputElement: ElementType = .f32
+    /// What dx is stored in.
+    public var inputGradientElement: ElementType = .f32
     private let gamma: ParameterSlice, beta: ParameterSlice
     private let runningMean: UnsafeMutablePointer<Float>, runningVariance: UnsafeMutablePointer<Float>
     private let engine: Engine
@@ -82,7 +91,7 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
         if mode.isTraining {
             ensureScratch(n, groups)
             scratch.withUnsafeMutableBufferPointer { s in
-                kp_channel_statistics(x.data, n, groups, plane, width, s.baseAddress, &statisticsMean, &statisticsVariance)
+                kp_channel_statistics(x.kernelInput, n, groups, plane, width, s.baseAddress, &statisticsMean, &statisticsVariance)
             }
             batch = (statisticsMean.prefix(channels).map { Float($0) }, statisticsVariance.prefix(channels).map { Float($0) })
         } else {
@@ -98,8 +107,8 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
             shift[c] = Float(Double(beta.values[c]) - statisticsMean[c] * a)
             mean[c] = Float(statisticsMean[c])
         }
-        let y = try owned(&outputs, like: x)
-        kp_scale_shift_relu6(x.data, y.data, n, groups, plane, width, scale, shift)
+        let y = try owned(&outputs, like: x, element: outputElement)
+        kp_scale_shift_relu6(x.kernelInput, y.kernelOutput, n, groups, plane, width, scale, shift)
         last = (x, mode.isTraining)
         return y
     }
@@ -109,13 +118,13 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
     public func backward(_ dy: Tensor) throws -> Tensor? {
         guard let (x, training) = last else { throw ComputeError("BatchNormReLU6.backward called before forward") }
         guard computesInputGradient || computesParameterGradients else { return nil }
-        guard dy.dims == x.dims, dy.layout == x.layout else {
+        guard dy.dims == x.dims, dy.layout == x.layout else {  // of either element type
             throw ComputeError("batch norm + ReLU6 backward: dy \(dy.dims) \(dy.layout) for input \(x.dims) \(x.layout)")
         }
         let (n, groups, plane, width) = try geometry(x)
         ensureScratch(n, groups)
         scratch.withUnsafeMutableBufferPointer { s in
-            kp_relu6_gradient_sums(x.data, dy.data, n, groups, plane, width, scale, shift, mean, s.baseAddress, &sum, &centred)
+            kp_relu6_gradient_sums(x.kernelInput, dy.kernelInput, n, groups, plane, width, scale, shift, mean, s.baseAddress, &sum, &centred)
         }
         if computesParameterGradients {
             for c in 0..<channels {
@@ -124,7 +133,7 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
             }
         }
         guard computesInputGradient else { return nil }
-        let dx = try owned(&inputGradients, like: x)
+        let dx = try owned(&inputGradients, like: x, element: inputGradientElement)
         if training {
             // dx = a (g - sum/M - (x - mean) sd^-2 centred/M), a = gamma sd^-1: the batch statistics' part.
             let count = Double(n * plane)
@@ -133,18 +142,27 @@ public final class BatchNormReLU6: Layer, BatchStatisticsReporting {
                 offset[c] = Float(-a * sum[c] / count)
                 slope[c] = Float(-a * inverse * inverse * centred[c] / count)
             }
-            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, groups, plane, width, scale, shift, offset, slope, mean)
+            kp_relu6_input_gradient(x.kernelInput, dy.kernelInput, dx.kernelOutput, n, groups, plane, width, scale, shift,
+                                    offset, slope, mean)
         } else {
-            kp_relu6_input_gradient(x.data, dy.data, dx.data, n, groups, plane, width, scale, shift, nil, nil, nil)
+            kp_relu6_input_gradient(x.kernelInput, dy.kernelInput, dx.kernelOutput, n, groups, plane, width, scale, shift,
+                                    nil, nil, nil)
         }
         return dx
     }
 
-    /// The layer's tensor of `x`'s shape in `cache`, made on first use.
-    private func owned(_ cache: inout [ShapeKey: Tensor], like x: Tensor) throws -> Tensor {
-        if let t = cache[x.shapeKey] { return t }
-        let t = try Tensor(x.dims, layout: x.layout, engine: engine)
+    /// The layer's tensor of `x`'s dims and layout, of `element`s, in `cache`, made on first use.
+    private func owned(_ cache: inout [ShapeKey: Tensor], like x: Tensor, element: ElementType) throws -> Tensor {
+        if let t = cache[x.shapeKey], t.element == element { return t }
+        let t = try Tensor(x.dims, layout: x.layout, element: element, engine: engine)
         cache[x.shapeKey] = t
         return t
     }
+}
+
+extension Tensor {
+    /// The tensor as our kernels read it (f32 or bf16 elements).
+    fileprivate var kernelInput: kp_input { kp_input(data: UnsafeRawPointer(bytes), bf16: element == .bf16 ? 1 : 0) }
+    /// The tensor as our kernels write it.
+    fileprivate var kernelOutput: kp_output { kp_output(data: bytes, bf16: element == .bf16 ? 1 : 0) }
 }

@@ -67,7 +67,9 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 }
 
 /// A bias-free 2-D convolution. Input [N, I, H, W] in any layout; output [N, O, OH, OW] in ``Layout/blocked``.
-/// Weights [O, I/groups, K, K] live in the flat parameter buffer.
+/// Weights [O, I/groups, K, K] live in the flat parameter buffer. In bf16 the input and the output
+/// gradient may come as bf16 tensors (read as they are, no copy), the input gradient then has the
+/// input's element type, and the output may be bf16 (``outputElement``).
 public final class Convolution2D: Layer {
     public let geometry: ConvolutionGeometry
     public var computesInputGradient = true
@@ -78,6 +80,8 @@ public final class Convolution2D: Layer {
     /// bf16 on the way in, products summed and results written in f32; weights and gradients stay
     /// f32 in the flat buffers).
     public let precision: ComputePrecision
+    /// What the output is stored in: f32, or bf16 (bf16 kernels only; set before the first forward).
+    public var outputElement: ElementType = .f32
     private var states: [ShapeKey: State] = [:]
     private var last: (state: State, input: Tensor)?
 
@@ -112,14 +116,22 @@ public final class Convolution2D: Layer {
         precision == .bf16 ? try BFloat16Copy.desc(of: t) : t.desc
     }
 
-    /// `t` as the kernels read it: itself in f32; in bf16, `copy` (made on first use) refreshed from it.
+    /// `t` as the kernels read it: itself when it has the kernels' element type; an f32 `t` in
+    /// bf16, `copy` (made on first use) refreshed from it.
     private func kernelInput(_ t: Tensor, _ copy: inout BFloat16Copy?) throws -> Memory {
-        guard precision == .bf16 else { return t.memory }
+        guard precision == .bf16, t.element == .f32 else { return t.memory }
         if copy == nil { copy = try BFloat16Copy(of: t, engine: engine) }
         return try copy!.refresh(from: t)
     }
 
     public func outputDims(for input: [Int]) -> [Int] { geometry.outputDims(for: input) }
+
+    /// Throws unless `t` is f32, or bf16 for bf16 kernels.
+    private func checkElement(_ t: Tensor, _ what: String) throws {
+        guard t.element == .f32 || precision == .bf16 else {
+            throw ComputeError("an f32 convolution \(geometry) was given a \(t.element) \(what) \(t.dims)")
+        }
+    }
 
     private var strides: [Int64] { geometry.dnnlStrides }
     private var padL: [Int64] { geometry.dnnlPaddingBegin }
@@ -134,7 +146,10 @@ public final class Convolution2D: Layer {
         let outDims = geometry.outputDims(for: x.dims)
         var src = try kernelDesc(x).raw
         var w = try geometry.anyWeightsDesc(type: kernelType).raw
-        var dst = try MemoryDesc(outDims, Layout.blocked.tag).raw
+        if outputElement == .bf16 && precision != .bf16 {
+            throw ComputeError("an f32 convolution \(geometry) cannot write bf16 outputs")
+        }
+        var dst = try MemoryDesc(outDims, Layout.blocked.tag, type: outputElement.dnnl).raw
         var st = strides, pl = padL, pr = padR
         let fwd = try makePrimitive(engine, dnnl_convolution_desc_t(), what: "convolution forward \(geometry)") {
             dnnl_convolution_forward_desc_init($0, dnnl_forward_training, dnnl_convolution_direct,
@@ -142,7 +157,7 @@ public final class Convolution2D: Layer {
         }
         let pw = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.values,
                                       preferred: fwd.desc(dnnl_query_weights_md))
-        let s = State(forward: fwd, output: try Tensor(outDims, layout: .blocked, engine: engine), weights: pw)
+        let s = State(forward: fwd, output: try Tensor(outDims, layout: .blocked, element: outputElement, engine: engine), weights: pw)
         states[x.shapeKey] = s
         return s
     }
@@ -150,6 +165,7 @@ public final class Convolution2D: Layer {
     /// y = conv(x, W). Output is owned by the layer.
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         precondition(x.dims[1] == geometry.inChannels, "convolution expects \(geometry.inChannels) channels, got \(x.dims)")
+        try checkElement(x, "input")
         let s = try state(for: x)
         let w = try s.weights.prepare()
         try s.forward.execute([(Arg.src, try kernelInput(x, &s.input)), (Arg.weights, w), (Arg.dst, s.output.memory)])
@@ -160,7 +176,9 @@ public final class Convolution2D: Layer {
     /// dW = conv_bwd_weights(x, dy) written to the gradient slice; returns dx = conv_bwd_data(dy, W).
     public func backward(_ dy: Tensor) throws -> Tensor? {
         guard let (s, x) = last else { throw ComputeError("Convolution2D.backward called before forward") }
-        precondition(dy.desc == s.output.desc, "convolution backward expects dy like its output \(s.output.dims)")
+        precondition(dy.dims == s.output.dims && dy.layout == s.output.layout,
+                     "convolution backward expects dy like its output \(s.output.dims) \(s.output.layout)")
+        try checkElement(dy, "output gradient")
         var st = strides, pl = padL, pr = padR
         let gradient = try kernelInput(dy, &s.outputGradient)
         if computesParameterGradients {
@@ -187,7 +205,7 @@ public final class Convolution2D: Layer {
             }
             let pw = try PrimitiveWeights(engine, plain: try geometry.plainWeightsDesc(), values: weights.values,
                                           preferred: p.desc(dnnl_query_weights_md))
-            s.backwardData = (p, pw, try Tensor(x.dims, layout: x.layout, engine: engine))
+            s.backwardData = (p, pw, try Tensor(x.dims, layout: x.layout, element: x.element, engine: engine))
         }
         let (p, pw, dx) = s.backwardData!
         try p.execute([(Arg.diffDst, gradient), (Arg.weights, try pw.prepare()), (Arg.diffSrc, dx.memory)])

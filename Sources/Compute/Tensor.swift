@@ -45,44 +45,68 @@ public enum Layout: Sendable, Hashable {
     }()
 }
 
-/// A tensor's dims and layout, the key of per-shape primitive caches.
+/// What a tensor's elements are.
+public enum ElementType: Sendable, Hashable {
+    /// IEEE single precision.
+    case f32
+    /// bfloat16: an f32's sign, exponent and top 7 mantissa bits (what bf16 convolutions read, and
+    /// what the layers between two of them hand each other in `--precision bf16`).
+    case bf16
+
+    var dnnl: dnnl_data_type_t { self == .bf16 ? dnnl_bf16 : dnnl_f32 }
+}
+
+/// A tensor's dims, layout and element type, the key of per-shape primitive caches.
 public struct ShapeKey: Hashable, Sendable {
     public let dims: [Int]
     public let layout: Layout
+    public let element: ElementType
 }
 
-/// An f32 tensor in a given layout. Shapes are [N, C, H, W] for 4-D layouts and [N, C] for `.nc`,
-/// whatever the physical layout. Layers own their output tensors and reuse them between calls.
+/// A tensor in a given layout, of f32 (or bf16) elements. Shapes are [N, C, H, W] for 4-D layouts
+/// and [N, C] for `.nc`, whatever the physical layout. Layers own their output tensors and reuse them between calls.
 public final class Tensor {
     public let dims: [Int]
     public let layout: Layout
+    public let element: ElementType
     let memory: Memory
     let engine: Engine
 
     /// A zeroed tensor of `dims` in `layout`.
-    public init(_ dims: [Int], layout: Layout, engine: Engine = .cpu) throws {
+    public init(_ dims: [Int], layout: Layout, element: ElementType = .f32, engine: Engine = .cpu) throws {
         precondition(dims.count == (layout == .nc ? 2 : 4), "dims \(dims) do not fit layout \(layout)")
         self.dims = dims
         self.layout = layout
+        self.element = element
         self.engine = engine
-        memory = try Memory(engine, try MemoryDesc(dims, layout.tag))
+        memory = try Memory(engine, try MemoryDesc(dims, layout.tag, type: element.dnnl))
     }
 
-    /// Dims and layout together: what layers key their cached primitives by.
-    public var shapeKey: ShapeKey { ShapeKey(dims: dims, layout: layout) }
+    /// Dims, layout and element type together: what layers key their cached primitives by.
+    public var shapeKey: ShapeKey { ShapeKey(dims: dims, layout: layout, element: element) }
 
     /// Number of logical elements (padding excluded).
     public var count: Int { dims.reduce(1, *) }
     public var batch: Int { dims[0] }
     var desc: MemoryDesc { memory.desc }
 
-    /// The raw buffer; only meaningful element by element for plain layouts.
-    public var data: UnsafeMutablePointer<Float> { memory.floats }
+    /// The raw buffer of an f32 tensor; only meaningful element by element for plain layouts.
+    public var data: UnsafeMutablePointer<Float> {
+        precondition(element == .f32, "Tensor.data of a \(element) tensor")
+        return memory.floats
+    }
 
-    /// Fills the tensor from values in the plain layout ([N,C,H,W] or [N,C]), reordering if blocked.
+    /// The raw buffer, whatever the element type.
+    var bytes: UnsafeMutableRawPointer { memory.pointer }
+
+    /// Whether the elements in the plain layout are the buffer itself (plain layout, f32).
+    private var isPlainF32: Bool { layout == layout.plain && element == .f32 }
+
+    /// Fills the tensor from values in the plain layout ([N,C,H,W] or [N,C]), reordering if blocked
+    /// (and rounding to nearest even into bf16).
     public func load(plain values: [Float]) throws {
         precondition(values.count == count, "expected \(count) values, got \(values.count)")
-        if layout == layout.plain {
+        if isPlainF32 {
             values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
             return
         }
@@ -93,13 +117,13 @@ public final class Tensor {
 
     /// The values in the plain layout ([N,C,H,W] or [N,C]).
     public func plain() throws -> [Float] {
-        if layout == layout.plain { return Array(UnsafeBufferPointer(start: data, count: count)) }
+        if isPlainF32 { return Array(UnsafeBufferPointer(start: data, count: count)) }
         let staging = try Tensor(dims, layout: layout.plain, engine: engine)
         try reorder(into: staging)
         return try staging.plain()
     }
 
-    /// Copies this tensor into `other` (same dims, any layout).
+    /// Copies this tensor into `other` (same dims, any layout and element type).
     public func reorder(into other: Tensor) throws {
         precondition(dims == other.dims, "reorder \(dims) into \(other.dims)")
         try Primitive(engine, reorderFrom: desc, to: other.desc)

@@ -141,7 +141,8 @@ public final class MobileNetV1 {
     /// - Parameter fusedNormalization: each BN and its ReLU6 as one ``BatchNormReLU6`` layer named
     ///   `<unit>_bn` (our kernels, fewer passes over memory); false: oneDNN's batch norm `<unit>_bn`
     ///   then its eltwise ReLU6 `<unit>_relu`, the same maths (kept for comparison and benchmarks).
-    /// - Parameter precision: what the convolutions multiply in (``ComputePrecision``).
+    /// - Parameter precision: what the convolutions multiply in (``ComputePrecision``); in bf16 with
+    ///   fused normalization, the activations and gradients between them are bf16 tensors too.
     public init(_ config: MobileNetV1Config, store: ParameterStore, engine: Engine = .cpu, fusedNormalization: Bool = true,
                 precision: ComputePrecision = .f32) throws {
         self.config = config
@@ -158,6 +159,15 @@ public final class MobileNetV1 {
             if fusedNormalization {
                 let fused = BatchNormReLU6(channels: c, epsilon: 1e-3, gamma: gamma, beta: beta,
                                            runningMean: mean, runningVariance: variance, engine: engine)
+                // In bf16, activations and their gradients between bf16 convolutions are bf16
+                // tensors: each convolution's output (this layer's x), this layer's y (the next
+                // one's input) and dx (this one's output gradient): no reorders, half the bytes.
+                // The backbone's output (the head's input) and the first convolution's stay f32.
+                if precision == .bf16 && i > 0 {
+                    conv.outputElement = .bf16
+                    fused.inputGradientElement = .bf16
+                }
+                if precision == .bf16 && i + 1 < config.units.count { fused.outputElement = .bf16 }
                 layers.append(NamedLayer(name: "\(u.name)_bn", layer: fused))
             } else {
                 let norm = try BatchNorm(channels: c, epsilon: 1e-3, gamma: gamma, beta: beta,

@@ -1,7 +1,7 @@
 // The fused batch norm + ReLU6 layer against oneDNN's batch norm followed by its eltwise ReLU6
 // (training and inference, forward, statistics and backward), against central finite differences
 // away from ReLU6's kinks, and its results bit for bit the same on 1 and 2 threads; in both blocked
-// layouts (nChw8c, nChw16c).
+// layouts (nChw8c, nChw16c); with bf16 tensors in and out, the f32 results rounded to nearest even.
 import XCTest
 import Compute
 import TestSupport
@@ -172,5 +172,48 @@ final class BatchNormReLU6Tests: XCTestCase {
         XCTAssertThrowsError(try f.fused.forward(try makeTensor(dims, layout: .nchw, values: x), mode: .inference))
         XCTAssertThrowsError(try f.fused.forward(try makeTensor([1, 6, 2, 2], layout: f.layout, values: Array(x[0..<24])),
                                                  mode: .inference))
+    }
+
+    /// `values` rounded to the nearest bf16 (ties to even), back in f32.
+    private func roundedToBFloat16(_ values: [Float]) -> [Float] {
+        var bits = [UInt16](repeating: 0, count: values.count), out = [Float](repeating: 0, count: values.count)
+        HalfPrecision.roundToBFloat16(values, &bits, count: values.count)
+        HalfPrecision.widenBFloat16(bits, &out, count: values.count)
+        return out
+    }
+
+    /// With y and dx stored in bf16 and x, dy given in bf16 or f32 (what sits between two bf16
+    /// convolutions), y and dx are exactly the f32 layer's for the same values rounded to nearest
+    /// even, and the statistics, dgamma and dbeta exactly its own: the maths stays f32/f64.
+    func testBFloat16TensorsGiveTheF32ResultsRounded() throws {
+        for layout in layouts {
+            for (mode, dims) in [(Mode.training(seed: 1), [3, 40, 21, 21]), (.inference, [2, 24, 6, 6])] {
+                for inputs in [ElementType.f32, .bf16] {
+                    let what = "\(layout) \(mode), \(inputs) x and dy"
+                    let f = try Fixture(channels: dims[1], seed: 110, layout: layout)
+                    var x = perChannelInput(dims, seed: 111)
+                    if inputs == .bf16 { x = roundedToBFloat16(x) }
+                    let r = roundedToBFloat16(randomArray(dims.reduce(1, *), seed: 112))
+                    let reference = try f.fusedPass(x, dims, r, mode: mode)
+                    let statistics = f.fused.lastBatchStatistics
+                    f.fused.outputElement = .bf16
+                    f.fused.inputGradientElement = .bf16
+                    let y = try f.fused.forward(try makeTensor(dims, layout: layout, element: inputs, values: x), mode: mode)
+                    XCTAssertEqual(y.element, .bf16)
+                    if let statistics {
+                        let ours = try XCTUnwrap(f.fused.lastBatchStatistics)
+                        XCTAssertEqual(ours.mean, statistics.mean, "\(what): batch mean")
+                        XCTAssertEqual(ours.variance, statistics.variance, "\(what): batch variance")
+                    }
+                    let dx = try XCTUnwrap(try f.fused.backward(try makeTensor(dims, layout: layout, element: inputs, values: r)))
+                    XCTAssertEqual(dx.element, .bf16)
+                    XCTAssertEqual(try y.plain(), roundedToBFloat16(reference[0]), "\(what): y in bf16")
+                    XCTAssertEqual(try dx.plain(), roundedToBFloat16(reference[1]), "\(what): dx in bf16")
+                    XCTAssertEqual(f.params.gradients(0), reference[2], "\(what): dgamma")
+                    XCTAssertEqual(f.params.gradients(1), reference[3], "\(what): dbeta")
+                    XCTAssertNotEqual(try y.plain(), reference[0], "rounding to bf16 changed nothing: the check would be unsound")
+                }
+            }
+        }
     }
 }

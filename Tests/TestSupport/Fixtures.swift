@@ -3,8 +3,8 @@
 import Compute
 
 /// A tensor of `dims` in `layout` holding `values` (given in the plain layout).
-public func makeTensor(_ dims: [Int], layout: Layout, values: [Float]) throws -> Tensor {
-    let t = try Tensor(dims, layout: layout)
+public func makeTensor(_ dims: [Int], layout: Layout, element: ElementType = .f32, values: [Float]) throws -> Tensor {
+    let t = try Tensor(dims, layout: layout, element: element)
     try t.load(plain: values)
     return t
 }
