@@ -21,6 +21,7 @@
 # 2.6 Gb/s, so 10gbit rows with the relay are bounded by it; the header line says which was used). Settings through the environment, with their defaults:
 #   RATES="1gbit 10gbit" DELAYS="0.2ms 2ms" WIRES="f32 bf16" WORKERS="1 2 4"
 #   ALPHA=0.25 SIZE=128 MICRO=16 MEASURED=8 THREADS=1 (MEASURED: steps timed after the first epoch)
+#   PRECISION=auto (the workers' --precision: auto, the tool's default, is bf16 where the CPU has it)
 # e.g. RATES=1gbit DELAYS=0.2ms WIRES=bf16 ALPHA=1.0 SIZE=224 scripts/bench-hosts.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ bin=$PWD/.build/release/keypoints
 [ -x "$bin" ] || { echo "bench-hosts: build first: swift build -c release --product keypoints" >&2; exit 1; }
 RATES=${RATES:-1gbit 10gbit} DELAYS=${DELAYS:-0.2ms 2ms} WIRES=${WIRES:-f32 bf16} WORKERS=${WORKERS:-1 2 4}
 ALPHA=${ALPHA:-0.25} SIZE=${SIZE:-128} MICRO=${MICRO:-16} MEASURED=${MEASURED:-8} THREADS=${THREADS:-1}
+PRECISION=${PRECISION:-auto}
 export OMP_WAIT_POLICY=passive
 most=0; for n in $WORKERS; do [ "$n" -gt "$most" ] && most=$n; done
 samples=$((MICRO * most)) skip=$most steps=$((most + MEASURED))
@@ -116,7 +118,7 @@ PY
 counter() { ip netns exec "$tag-c" cat "/sys/class/net/$tag-c-h/statistics/$1_bytes"; }
 
 echo "bench-hosts: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; MobileNetV1 alpha $ALPHA ${SIZE}px," \
-     "micro-batch $MICRO per worker, $THREADS thread(s) each, $MEASURED steps measured after $skip, CURVE on," \
+     "micro-batch $MICRO per worker, $THREADS thread(s) each, --precision $PRECISION, $MEASURED steps measured after $skip, CURVE on," \
      "delay by $delay_by"
 printf '%-7s %-6s %-5s %3s %9s %8s %8s %8s %8s %10s %10s %7s %7s\n' rate delay wire n images/s step_s compute transfer \
   update MB_in/step MB_out/step linear network
@@ -153,7 +155,7 @@ for rate in $RATES; do
         ip netns exec "$tag-c" "$bin" coordinator --bind "tcp://10.79.0.1:$port" --curve-secret "$keys/coordinator.key" \
           --authorized-keys "$keys/admitted" --data "$tmp/cards/labels.csv" --val-fraction 0.03 --val-every 1000 --out "$run" \
           --alpha "$ALPHA" --input-size "$SIZE" --batch-size $((n * MICRO)) --micro-batch "$MICRO" --min-workers "$n" \
-          --steps "$steps" --wire-precision "$wire" --threads "$THREADS" --log-every 0 > "$run.log" 2>&1 \
+          --steps "$steps" --wire-precision "$wire" --precision "$PRECISION" --threads "$THREADS" --log-every 0 > "$run.log" 2>&1 \
           || { echo "bench-hosts: the coordinator failed; its log:" >&2; cat "$run.log" >&2; exit 1; }
         rx1=$(counter rx) tx1=$(counter tx)
         wait "$watcher"

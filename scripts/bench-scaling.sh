@@ -4,7 +4,8 @@
 # head, 4.26 M parameters; not the heatmap head of train's defaults), for 1 worker x 2 threads,
 # 2 workers x 1 thread and one process x 2 threads; 2 workers x 1 thread with --in-memory-inputs
 # (the random-tensor work of PyTorch's DDP benchmark), also with bf16 convolutions (--precision
-# bf16), with bf16 and fp16 frames on the wire, and
+# bf16; every other row passes --precision f32, the precision of PyTorch's f32 anchors, whatever the
+# tool's default), with bf16 and fp16 frames on the wire, and
 # over TCP with CURVE as workers on other hosts connect (local workers use a private Unix socket);
 # and the coordinator's cost per step (reduce + optimizer + broadcast) with 8 workers. Prints
 # medians over the timed steps (the first 2 steps are warm-up), then the PyTorch DDP commands to
@@ -32,7 +33,8 @@ PY
 run() { # name, extra flags...
   local name=$1; shift
   "$bin" train --data "$labels" --val-fraction 0.02 --alpha 1.0 --input-size 224 --batch-size 32 \
-    --head regression --hidden 1024 --steps "$steps" --log-every 0 --out "$tmp/$name" "$@" > "$tmp/$name.log" 2>&1
+    --head regression --hidden 1024 --steps "$steps" --log-every 0 --out "$tmp/$name" --precision "${PRECISION:-f32}" "$@" \
+    > "$tmp/$name.log" 2>&1
   local log="$tmp/$name/metrics.jsonl"
   echo "$name: $(median "$log" images_per_s) images/s (median step $(median "$log" step_s) s;" \
        "compute $(median "$log" compute_s) s, transfer $(median "$log" transfer_s) s," \
@@ -43,7 +45,7 @@ run "1 worker x 2 threads" --workers 1 --threads 2 --micro-batch 32
 run "2 workers x 1 thread" --workers 2 --threads 1 --micro-batch 16
 run "1 process x 2 threads (no workers)" --threads 2 --micro-batch 32
 run "2 workers x 1 thread, --in-memory-inputs (tensors from memory, as ddp_bench.py)" --workers 2 --threads 1 --micro-batch 16 --in-memory-inputs
-run "2 workers x 1 thread, --precision bf16 (bf16 convolutions where the CPU has AVX512-BF16), --in-memory-inputs" --workers 2 --threads 1 --micro-batch 16 --in-memory-inputs --precision bf16
+PRECISION=bf16 run "2 workers x 1 thread, --precision bf16 (bf16 convolutions where the CPU has AVX512-BF16), --in-memory-inputs" --workers 2 --threads 1 --micro-batch 16 --in-memory-inputs
 run "2 workers x 1 thread, bf16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision bf16
 run "2 workers x 1 thread, fp16 on the wire" --workers 2 --threads 1 --micro-batch 16 --wire-precision fp16
 # The same over TCP with CURVE, as workers on other hosts connect (train --workers uses a Unix
@@ -55,7 +57,7 @@ curve_run() { # name, extra flags...
   local endpoint="tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
   "$bin" coordinator --bind "$endpoint" --curve-secret "$tmp/keys/coordinator.key" --authorized-keys "$tmp/keys/workers" \
     --min-workers 2 --data "$labels" --val-fraction 0.02 --alpha 1.0 --input-size 224 --batch-size 32 --head regression \
-    --hidden 1024 --steps "$steps" --log-every 0 --micro-batch 16 --out "$tmp/$name" > "$tmp/$name.log" 2>&1 &
+    --hidden 1024 --steps "$steps" --log-every 0 --micro-batch 16 --precision f32 --out "$tmp/$name" > "$tmp/$name.log" 2>&1 &
   local coordinator=$!
   for w in w1 w2; do
     "$bin" worker --connect "$endpoint" --threads 1 --name "$w" --curve-secret "$tmp/keys/$w.key" \

@@ -27,20 +27,37 @@ struct MicroBatchOptions: ParsableArguments {
     @Option(name: .customLong("wire-precision"),
             help: "How weights and gradients travel to and from workers: f32 (exact), bf16 or fp16 (half the bytes, rounded the same way by every worker; the coordinator keeps f32 weights and reduces in f32).")
     var wirePrecision: WirePrecision = .f32
-    @Option(help: "What the backbone's convolutions multiply in: f32, or bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX; weights, optimizer, reduction and BN statistics stay f32). Every worker uses the run's.")
-    var precision: ComputePrecision = .f32
+    @Option(help: "What the backbone's convolutions multiply in: bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX; weights, optimizer, reduction and BN statistics stay f32), f32, or auto: bf16 where this machine's CPU has it, else f32 (a resumed run keeps its own). Part of the run: every worker computes in it.")
+    var precision: PrecisionChoice = .auto
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }
     }
 
-    /// `--precision`, or f32 with a warning where this CPU cannot multiply in bf16.
-    func precisionForThisCPU() -> ComputePrecision {
-        guard precision == .bf16, !Engine.hasBFloat16 else { return precision }
-        say("warning: --precision bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs \(Engine.instructionSet) kernels "
-            + "here, so this run computes in f32 (and records f32)")
-        return .f32
+    /// What the run computes in: `--precision`, `auto` resolved (a resumed run's recorded
+    /// precision, else bf16 where this CPU has it), or f32 with a warning where `bf16` was asked
+    /// for and this CPU cannot multiply in it.
+    func resolvedPrecision(recorded: ComputePrecision?) -> ComputePrecision {
+        switch precision {
+        case .auto:
+            if let recorded { return recorded }
+            guard Engine.hasBFloat16 else { return .f32 }
+            say("bf16 convolutions: this CPU has AVX512-BF16 (oneDNN \(Engine.instructionSet)); --precision f32 computes in f32")
+            return .bf16
+        case .f32:
+            return .f32
+        case .bf16:
+            guard !Engine.hasBFloat16 else { return .bf16 }
+            say("warning: --precision bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs \(Engine.instructionSet) kernels "
+                + "here, so this run computes in f32 (and records f32)")
+            return .f32
+        }
     }
+}
+
+/// `--precision`: a ``ComputePrecision``, or `auto` (bf16 where the CPU has it).
+enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, f32, bf16
 }
 
 extension WirePrecision: ExpressibleByArgument {}

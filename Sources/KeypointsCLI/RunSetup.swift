@@ -61,7 +61,7 @@ final class RunSetup {
             fingerprint = recorded.fingerprint
         }
         self.fingerprint = fingerprint
-        let flagged = try Self.runConfig(options, train: train)
+        let flagged = try Self.runConfig(options, train: train, recordedPrecision: recorded?.config.computePrecision)
         // The status server binds before the run folder is made, so a port in use leaves no half-made run.
         if let status, let port = options.monitor.metricsPort {
             let host = options.monitor.metricsHost
@@ -100,6 +100,12 @@ final class RunSetup {
             }
         } else {
             config = flagged
+        }
+        // `train` computes on this machine (in process or in its local workers); a coordinator does not.
+        if command == "train" && config.computePrecision == .bf16 && !Engine.hasBFloat16 {
+            throw TrainingError("\(run.config.path) records bf16 convolutions, and this CPU has no AVX512-BF16 or AMX "
+                                  + "(oneDNN runs \(Engine.instructionSet) kernels): resume on a machine that has them; "
+                                  + "a run keeps its precision from start to end")
         }
         plan = StepPlan(samples: train.count, config: config)
         let network = try KeypointNetwork(config.model, precision: config.computePrecision)
@@ -154,7 +160,9 @@ final class RunSetup {
     }
 
     /// The run's configuration as the flags give it.
-    private static func runConfig(_ options: TrainingSetupOptions, train: KeypointDataset) throws -> RunConfig {
+    /// - Parameter recordedPrecision: a resumed run's, which `--precision auto` keeps.
+    private static func runConfig(_ options: TrainingSetupOptions, train: KeypointDataset,
+                                  recordedPrecision: ComputePrecision?) throws -> RunConfig {
         let names = train.description.keypointNames
         let side = options.model.inputSize == nil ? train.medianLongSide() : nil
         let model = try options.model.config(keypoints: names.count, names: names, imageSide: side)
@@ -181,7 +189,7 @@ final class RunSetup {
                          augmentation: augmentation, microBatch: options.microBatch.microBatch,
                          statisticsPriorUpdates: options.model.initFrom == nil ? 0 : BatchNormStatistics.importedPrior,
                          normalize: normalizer.spec, wirePrecision: options.microBatch.wirePrecision,
-                         computePrecision: options.microBatch.precisionForThisCPU())
+                         computePrecision: options.microBatch.resolvedPrecision(recorded: recordedPrecision))
     }
 
     /// Fresh weights: the initialiser, then the `--init-from` backbone if any.

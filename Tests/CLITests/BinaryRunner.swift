@@ -17,12 +17,14 @@ enum BinaryRunner {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
-    static func run(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+    /// - Parameter environment: variables set for the child beside the inherited ones.
+    static func run(_ arguments: [String], environment: [String: String] = [:], file: StaticString = #filePath,
+                    line: UInt = #line) throws -> RunResult {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             XCTFail("no keypoints binary at \(binary.path); run scripts/test.sh or swift build first", file: file, line: line)
             throw CocoaError(.fileNoSuchFile)
         }
-        return try runChild(binary, arguments, environment: ["OMP_WAIT_POLICY": "passive"])
+        return try runChild(binary, arguments, environment: environment.merging(["OMP_WAIT_POLICY": "passive"]) { given, _ in given })
     }
 
     static func temporaryDirectory() throws -> URL {

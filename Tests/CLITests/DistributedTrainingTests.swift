@@ -2,6 +2,7 @@
 // end with the same weights as one process doing the same micro-batches in sequence, and a run
 // stopped and resumed from a checkpoint ends with the same weights as one that never stopped; each
 // for the regression, heatmap and SimCC heads.
+import Compute
 import Foundation
 import XCTest
 
@@ -96,6 +97,30 @@ final class DistributedTrainingTests: XCTestCase {
         let resumed = try BinaryRunner.run(["train", "--resume", run.path, "--steps", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.stdout + resumed.stderr)
         XCTAssertTrue(resumed.stdout.contains("resumed from"), resumed.stdout)
+    }
+
+    /// `--precision auto`, the default: bf16 where this CPU has AVX512-BF16 or AMX (the run says so),
+    /// else f32; recorded, and kept by a resume that names no precision, which a CPU without bf16
+    /// kernels refuses (naming why) rather than resume in f32.
+    func testThePrecisionDefaultsToBFloat16WhereTheCPUHasItAndAResumeKeepsIt() throws {
+        let root = try BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("run")
+        let r = try BinaryRunner.run(try trainArguments(run, extra: ["--steps", "1"]))
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let expected = Engine.hasBFloat16 ? "bf16" : "f32"
+        let config = run.appendingPathComponent("config.json")
+        XCTAssertTrue(try String(contentsOf: config, encoding: .utf8).contains("\"computePrecision\" : \"\(expected)\""))
+        XCTAssertEqual(r.stdout.contains("bf16 convolutions: this CPU has AVX512-BF16"), Engine.hasBFloat16, r.stdout)
+        let resumed = try BinaryRunner.run(["train", "--resume", run.path, "--steps", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stdout + resumed.stderr)
+        XCTAssertTrue(try String(contentsOf: config, encoding: .utf8).contains("\"computePrecision\" : \"\(expected)\""))
+        XCTAssertFalse(resumed.stdout.contains("bf16 convolutions: this CPU"), "a resume re-chose its precision: \(resumed.stdout)")
+        guard Engine.hasBFloat16 else { return }
+        // On a CPU without bf16 kernels (oneDNN held to AVX2), the bf16 run is not resumed in f32.
+        let elsewhere = try BinaryRunner.run(["train", "--resume", run.path, "--steps", "3"], environment: ["DNNL_MAX_CPU_ISA": "AVX2"])
+        XCTAssertNotEqual(elsewhere.status, 0, elsewhere.stdout)
+        XCTAssertTrue(elsewhere.stderr.contains("records bf16 convolutions, and this CPU has no AVX512-BF16"), elsewhere.stderr)
     }
 
     /// Flags that change the maths are refused on resume, each difference listed; the same flags
