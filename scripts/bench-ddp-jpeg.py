@@ -5,7 +5,7 @@ input size and augments it as our defaults do (rotation 15 deg, scale 0.85-1.15,
 brightness/contrast/saturation 0.2, blur with probability 0.1 at sigma 1.2, noise of sigma 3 grey
 levels), one loader process per rank decoding ahead, as each of our workers has one decode thread.
 
-    bench-ddp-jpeg.py --anchors ../shared/anchors --labels runs/demo/cards/labels.csv --procs 2 --threads 1 --batch 16
+    bench-ddp-jpeg.py --anchors ../shared/anchors --labels runs/demo/cards/labels.csv --procs 2 --threads 1 --batch 16 [--bf16]
 
 Prints one JSON line from rank 0 (the anchor's fields; `img_s_median` is the figure to quote).
 Step time = max over ranks of that step's wall time, data waits included.
@@ -92,7 +92,9 @@ def worker(rank, a):
             x, y = next(batches)
         x = x.to(memory_format=fmt)
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
         opt.step()
         if i >= a.warmup:
             times.append(time.perf_counter() - t0)
@@ -102,7 +104,7 @@ def worker(rank, a):
         st, gb = t.tolist(), a.batch * a.procs
         med = statistics.median(st)
         print(json.dumps({"bench": "torch_ddp_jpeg", "procs": a.procs, "threads": a.threads, "batch_per_proc": a.batch,
-                          "global_batch": gb, "channels_last": a.channels_last, "steps": a.steps,
+                          "global_batch": gb, "channels_last": a.channels_last, "bf16_autocast": a.bf16, "steps": a.steps,
                           "step_ms_median": round(med * 1e3, 2), "img_s_median": round(gb / med, 2),
                           "labels": a.labels, "torch": torch.__version__}), flush=True)
     dist.destroy_process_group()
@@ -118,6 +120,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--bf16", action="store_true",
+                    help="forward and loss under torch.autocast('cpu', bfloat16), as scripts/bench-torch-bf16.py (f32 all-reduce)")
     ap.add_argument("--port", default="29541")
     a = ap.parse_args()
     import torch.multiprocessing as mp

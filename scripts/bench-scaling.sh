@@ -76,3 +76,4 @@ echo "beside it, in the same sitting (PyTorch in the anchors' venv; see README, 
 echo "  OMP_WAIT_POLICY=passive python $anchors/ddp_bench.py --procs 2 --threads 1 --batch 16 --channels-last"
 echo "  OMP_WAIT_POLICY=passive python scripts/bench-torch-bf16.py --anchors $anchors --procs 2 --threads 1 --batch 16   (beside the --precision bf16 row)"
 echo "  OMP_WAIT_POLICY=passive python scripts/bench-ddp-jpeg.py --anchors $anchors --labels $labels --procs 2 --threads 1 --batch 16 --channels-last"
+echo "  OMP_WAIT_POLICY=passive python scripts/bench-ddp-jpeg.py --anchors $anchors --labels $labels --procs 2 --threads 1 --batch 16 --channels-last --bf16   (JPEGs under bf16 autocast)"
