@@ -12,14 +12,6 @@ final class BFloat16ConvolutionTests: XCTestCase {
         useOneComputeThread()
     }
 
-    /// `values` rounded to the nearest bf16 (ties to even), back in f32.
-    private func roundedToBFloat16(_ values: [Float]) -> [Float] {
-        var bits = [UInt16](repeating: 0, count: values.count), out = [Float](repeating: 0, count: values.count)
-        HalfPrecision.roundToBFloat16(values, &bits, count: values.count)
-        HalfPrecision.widenBFloat16(bits, &out, count: values.count)
-        return out
-    }
-
     /// y, dx and dW of one forward and backward at `precision`, for input `x`, weights `w`, dy `r`.
     private func pass(_ geometry: ConvolutionGeometry, dims: [Int], layout: Layout, precision: ComputePrecision,
                       x: [Float], w: [Float], r: [Float]) throws -> [[Float]] {

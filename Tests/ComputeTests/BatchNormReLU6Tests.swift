@@ -174,14 +174,6 @@ final class BatchNormReLU6Tests: XCTestCase {
                                                  mode: .inference))
     }
 
-    /// `values` rounded to the nearest bf16 (ties to even), back in f32.
-    private func roundedToBFloat16(_ values: [Float]) -> [Float] {
-        var bits = [UInt16](repeating: 0, count: values.count), out = [Float](repeating: 0, count: values.count)
-        HalfPrecision.roundToBFloat16(values, &bits, count: values.count)
-        HalfPrecision.widenBFloat16(bits, &out, count: values.count)
-        return out
-    }
-
     /// With y and dx stored in bf16 and x, dy given in bf16 or f32 (what sits between two bf16
     /// convolutions), y and dx are exactly the f32 layer's for the same values rounded to nearest
     /// even, and the statistics, dgamma and dbeta exactly its own: the maths stays f32/f64.

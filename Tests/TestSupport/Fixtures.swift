@@ -9,6 +9,14 @@ public func makeTensor(_ dims: [Int], layout: Layout, element: ElementType = .f3
     return t
 }
 
+/// `values` rounded to the nearest bf16 (ties to even), back in f32: what a bf16 tensor of them holds.
+public func roundedToBFloat16(_ values: [Float]) -> [Float] {
+    var bits = [UInt16](repeating: 0, count: values.count), out = [Float](repeating: 0, count: values.count)
+    HalfPrecision.roundToBFloat16(values, &bits, count: values.count)
+    HalfPrecision.widenBFloat16(bits, &out, count: values.count)
+    return out
+}
+
 /// Parameters packed back to back in one `FlatBuffer`, gradients in a second one of the same size,
 /// exactly like the model's parameter buffer. Slices start at arbitrary (unaligned) offsets.
 public final class ParameterStore {
