@@ -101,8 +101,8 @@ final class RunSetup {
         } else {
             config = flagged
         }
-        // `train` computes on this machine (in process or in its local workers); a coordinator does not.
-        if command == "train" && config.computePrecision == .bf16 && !Engine.hasBFloat16 {
+        // Training and validation compute on this machine (a coordinator validates), in the run's precision.
+        if config.computePrecision == .bf16 && !Engine.hasBFloat16 {
             throw TrainingError("\(run.config.path) records bf16 convolutions, and this CPU has no AVX512-BF16 or AMX "
                                   + "(oneDNN runs \(Engine.instructionSet) kernels): resume on a machine that has them; "
                                   + "a run keeps its precision from start to end")
