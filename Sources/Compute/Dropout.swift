@@ -40,7 +40,8 @@ public final class Dropout: Layer {
             var rng = SplitMix64(seed: seed, stream: UInt64(s))
             for j in 0..<c { mask[s * c + j] = rng.nextUnit() < keep ? scale : 0 }
         }
-        for i in 0..<(n * c) { y.data[i] = x.data[i] * mask[i] }
+        let (input, output) = (x.data, y.data)
+        for i in 0..<(n * c) { output[i] = input[i] * mask[i] }
         return y
     }
 
@@ -49,7 +50,8 @@ public final class Dropout: Layer {
         guard computesInputGradient else { return nil }
         guard lastTraining else { return dy }
         let dx = outputs[dims]!.dx
-        for i in 0..<mask.count { dx.data[i] = dy.data[i] * mask[i] }
+        let (gradient, inputGradient) = (dy.data, dx.data)
+        for i in 0..<mask.count { inputGradient[i] = gradient[i] * mask[i] }
         return dx
     }
 }
