@@ -30,6 +30,9 @@ public final class Coordinator: GradientSource {
         /// Micro-batches a worker holds at most: one it computes, the next it decodes meanwhile
         /// (the next step's, once this step's are all handed out).
         public var outstanding = 2
+        /// Bytes of wire frame per gradient bucket (``GradientBuckets``), told to every worker in
+        /// its welcome: a worker sends each bucket as soon as backward has computed it.
+        public var bucketBytes = GradientBuckets.defaultBytes
         public init() {}
     }
 
@@ -42,6 +45,8 @@ public final class Coordinator: GradientSource {
     private var stepsPerEpoch: Int { plan.stepsPerEpoch }
     /// Weights out and gradients in, at the run's wire precision.
     private let wire: WireFloats
+    /// Workers' gradient buckets of this step, until each micro-batch's gradients message completes it.
+    private var assembly: GradientAssembly
     private let options: Options
     private let log: (String) -> Void
     private var members = Membership()
@@ -89,9 +94,11 @@ public final class Coordinator: GradientSource {
         self.store = network.store
         self.plan = StepPlan(samples: dataset.count, config: config)
         self.wire = WireFloats(precision: config.wirePrecision, layout: network.store.layout)
+        let buckets = GradientBuckets(wire: wire, bytes: options.bucketBytes)
+        assembly = GradientAssembly(wire: wire, buckets: buckets)
         self.options = options
         self.log = log
-        transport.limits = .coordinator(for: store, wire: wire)
+        transport.limits = .coordinator(for: store, wire: wire, buckets: buckets)
         transport.onDropped = { [weak self] peer, why in self?.malformed(from: peer, "a malformed message from \(peer): \(why)") }
     }
 
@@ -132,7 +139,8 @@ public final class Coordinator: GradientSource {
             members.clearAssignments()
         }
         ahead = nil
-        defer { current = nil }
+        assembly.reset()
+        defer { current = nil; assembly.reset() }
         let stepStarted = Date()
         var lastProbe = Date(), lastStall = Date(), lastWait = Date.distantPast
         while let c = current, c.results.count < work.microBatches.count {
@@ -203,6 +211,8 @@ public final class Coordinator: GradientSource {
             try welcome(peer, hello)
         case .gradients:
             receiveGradients(m, from: peer)
+        case .gradientBucket:
+            receiveBucket(m, from: peer)
         case .bye:
             let why = (try? m.fields(ReasonFields.self).reason).map { ": \($0.prefix(300))" } ?? ""
             forget(peer, reason: "left\(why)")
@@ -233,7 +243,7 @@ public final class Coordinator: GradientSource {
         }
         guard let c = current else { return }
         let weights = try weightsMessage(step: c.work.step, epoch: c.work.epoch)
-        for message in [try Message(kind: .welcome, WelcomeFields(config: config)), weights] {
+        for message in [try Message(kind: .welcome, WelcomeFields(config: config, bucketBytes: options.bucketBytes)), weights] {
             let delivery = try transport.send(message, to: peer)
             guard delivery == .sent else { return log("could not welcome \(peer): \(delivery)") }
         }
@@ -254,8 +264,11 @@ public final class Coordinator: GradientSource {
             return malformed(from: peer, "gradients from \(peer) for micro-batch \(f.microBatch): \(wrong)")
         }
         // The transport's limits admit only these frame sizes; the guards keep a wrong one harmless.
-        guard m.bulk.count == (f.hasStatistics ? 2 : 1), let g = wire.floats(m.bulk[0]) else {
-            return malformed(from: peer, "gradients of the wrong size from \(peer)")
+        guard m.bulk.count == (f.hasStatistics ? 2 : 1) else { return malformed(from: peer, "gradients of the wrong size from \(peer)") }
+        let g: [Float]
+        switch assembly.complete(f.microBatch, from: peer, bucketZero: m.bulk[0]) {
+        case .success(let values): g = values
+        case .failure(let why): return malformed(from: peer, "gradients from \(peer) for micro-batch \(f.microBatch) \(why)")
         }
         let statistics = f.hasStatistics ? m.bulk[1].floatArray(expected: store.statistics.count) : nil
         guard !f.hasStatistics || statistics != nil else { return malformed(from: peer, "BN statistics of the wrong size from \(peer)") }
@@ -270,6 +283,21 @@ public final class Coordinator: GradientSource {
         current?.roundTrips += roundTrip
         roundTrips.append(roundTrip)
         if roundTrips.count > 64 { roundTrips.removeFirst() }
+    }
+
+    /// Keeps one gradient bucket of a micro-batch this worker holds in this step. Buckets of
+    /// another step are dropped without a word (the gradients message that follows them is logged).
+    private func receiveBucket(_ m: Message, from peer: PeerID) {
+        guard let c = current, m.step == UInt64(c.work.step), members.contains(peer) else { return }
+        guard let f = try? m.fields(GradientBucketFields.self), m.bulk.count == 1 else {
+            return malformed(from: peer, "a gradient bucket with malformed fields from \(peer)")
+        }
+        guard c.results[f.microBatch] == nil, members.assignments(of: peer, step: c.work.step).contains(f.microBatch) else {
+            return log("dropped a duplicate or unrequested gradient bucket from \(peer) for micro-batch \(f.microBatch)")
+        }
+        if let wrong = assembly.add(bucket: f.bucket, of: f.microBatch, from: peer, frame: m.bulk[0]) {
+            malformed(from: peer, "a gradient bucket from \(peer) for micro-batch \(f.microBatch): \(wrong)")
+        }
     }
 
     /// What is wrong with a worker's counts for the micro-batch of `assigned` dataset indices, or
@@ -392,6 +420,7 @@ public final class Coordinator: GradientSource {
 
     private func forget(_ name: PeerID, reason: String) {
         guard members.contains(name) else { return }
+        assembly.forget(name)
         let assigned = members.remove(name)
         // What it held of this step goes back to this step; of the next (handed out ahead, and all
         // it holds between steps, as when a weights broadcast fails), back to the next.

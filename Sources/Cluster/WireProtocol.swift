@@ -10,7 +10,9 @@ import Training
 /// say hello again on silence, and each side refuses frames its kind may not carry. 5: weights and
 /// gradients travel at the run's wire precision (f32, bf16, fp16 with per-tensor scales); a worker
 /// holds up to two micro-batches, and may be sent the next step's before that step's weights.
-public let wireProtocolVersion: UInt16 = 5
+/// 6: a worker sends its gradient in buckets while backward runs (`gradientBucket`); the welcome
+/// carries the bucket size.
+public let wireProtocolVersion: UInt16 = 6
 
 /// What a message is. Direction and timing are given per case.
 public enum MessageKind: UInt8, Sendable, CaseIterable {
@@ -30,7 +32,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// ahead of those weights (the worker decodes it, and computes it once they arrive).
     case work = 5
     /// Worker -> coordinator: the result of a work message (metadata: micro-batch id, loss, sample
-    /// count; bulk: gradients at the run's wire precision, then BN batch means and variances in f32).
+    /// count; bulk: bucket 0 of the gradients at the run's wire precision (all of them when there
+    /// is one bucket), then BN batch means and variances in f32). Its other buckets came before it.
     case gradients = 6
     /// Either way, when idle: "still here".
     case heartbeat = 7
@@ -42,6 +45,10 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// removed that worker): "say hello". Silence alone never makes a worker say hello again, since
     /// a coordinator that validates or checkpoints is silent and busy, not gone.
     case rejoin = 10
+    /// Worker -> coordinator, while backward runs: one bucket (1 or more) of a micro-batch's
+    /// gradients, as soon as backward has computed its tensors (metadata: micro-batch id, bucket;
+    /// bulk: the bucket at the run's wire precision). See ``GradientBuckets``.
+    case gradientBucket = 11
 }
 
 /// A decoded message: kind, step, small metadata, and bulk frames.
@@ -92,10 +99,15 @@ public struct HelloFields: Codable, Sendable {
     }
 }
 
-/// `welcome`: the run's configuration; the worker builds its network from it.
+/// `welcome`: the run's configuration; the worker builds its network from it, and cuts its
+/// gradients into buckets of `bucketBytes` (``GradientBuckets``): a transport setting, not part of
+/// the run's maths, so it is not in the run configuration.
 public struct WelcomeFields: Codable, Sendable {
     public var config: RunConfig
-    public init(config: RunConfig) { self.config = config }
+    public var bucketBytes: Int
+    public init(config: RunConfig, bucketBytes: Int = GradientBuckets.defaultBytes) {
+        self.config = config; self.bucketBytes = bucketBytes
+    }
 }
 
 /// `shard`: samples to keep. Bulk frame i is the encoded image of `indices[i]`.
@@ -147,6 +159,14 @@ public struct GradientFields: Codable, Sendable {
     }
 }
 
+/// `gradientBucket`: bucket `bucket` (1 or more) of micro-batch `microBatch`'s gradients; bulk
+/// frame 0 holds it (``WireFloats`` over the bucket's tensors).
+public struct GradientBucketFields: Codable, Sendable {
+    public var microBatch: Int
+    public var bucket: Int
+    public init(microBatch: Int, bucket: Int) { self.microBatch = microBatch; self.bucket = bucket }
+}
+
 /// `refused` and `bye`: why.
 public struct ReasonFields: Codable, Sendable {
     public var reason: String
@@ -156,15 +176,16 @@ public struct ReasonFields: Codable, Sendable {
 // MARK: - What each side accepts
 
 extension WireLimits {
-    /// What the coordinator accepts from workers: hello, heartbeat and bye with no bulk, and
-    /// gradients with exactly the gradient frame (`wire`'s size) and optionally the BN statistics
-    /// frame (S floats) of `store`. Headers are at most 256 KiB (a gradients header lists the
-    /// samples a worker skipped, each with its path and reason).
-    public static func coordinator(for store: ParameterStore, wire: WireFloats) -> WireLimits {
-        let p = wire.frameBytes, s = store.statistics.count * 4
-        return WireLimits(headerBytes: 256 << 10, kinds: [
-            .hello: .none, .heartbeat: .none, .bye: .none, .gradients: .oneOf([[p], [p, s]]),
-        ])
+    /// What the coordinator accepts from workers: hello, heartbeat and bye with no bulk;
+    /// gradients with exactly bucket 0's frame (`wire`'s size over its tensors) and optionally the
+    /// BN statistics frame (S floats) of `store`; gradient buckets with exactly one of the other
+    /// buckets' frames. Headers are at most 256 KiB (a gradients header lists the samples a worker
+    /// skipped, each with its path and reason).
+    public static func coordinator(for store: ParameterStore, wire: WireFloats, buckets: GradientBuckets) -> WireLimits {
+        let p = buckets.frameBytes[0], s = store.statistics.count * 4
+        var kinds: [MessageKind: BulkRule] = [.hello: .none, .heartbeat: .none, .bye: .none, .gradients: .oneOf([[p], [p, s]])]
+        if buckets.count > 1 { kinds[.gradientBucket] = .oneOf(Set(buckets.frameBytes.dropFirst()).sorted().map { [$0] }) }
+        return WireLimits(headerBytes: 256 << 10, kinds: kinds)
     }
 
     /// What a worker accepts from its coordinator before it knows the model: every coordinator

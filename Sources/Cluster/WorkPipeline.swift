@@ -1,7 +1,8 @@
 // A worker's micro-batches in flight, so that it never waits: each is decoded and augmented on one
 // thread as soon as it arrives, computed on another as soon as its weights are loaded, and its
-// gradients encoded there for the socket thread to send, which meanwhile keeps reading. Work runs
-// in the order it arrived, with the weights of its step, so the maths is the sequential worker's.
+// gradients encoded there, bucket by bucket as backward finishes them, for the socket thread to
+// send, which meanwhile keeps reading. Work runs in the order it arrived, with the weights of its
+// step, so the maths is the sequential worker's.
 import Compute
 import Data
 import Dispatch
@@ -16,9 +17,11 @@ final class WorkPipeline: @unchecked Sendable {
         var fields: WorkFields
     }
 
-    /// What became of a job: the gradients message to send, or why there is none.
+    /// What became of a job: the gradients message to send, or why there is none; or, before
+    /// that, one of its gradient buckets to send (not an outcome of the job: more follow).
     enum Outcome {
         case gradients(Message)
+        case bucket(Message)
         /// New weights came before it was computed (the coordinator gave it to another worker).
         case stale(Job, weightsStep: UInt64)
         case failed(Error)
@@ -27,6 +30,7 @@ final class WorkPipeline: @unchecked Sendable {
     private let computer: MicroBatchComputer
     private let loader: BatchLoader
     private let wire: WireFloats
+    private let buckets: GradientBuckets
     private let decoder = DispatchQueue(label: "keypoints.worker.decode")
     /// Benchmark mode (`worker --in-memory-inputs`): the first failure-free batch of each size,
     /// decoded once and fed from memory to every later job of that size. Used by the decode thread only.
@@ -49,10 +53,12 @@ final class WorkPipeline: @unchecked Sendable {
 
     /// With `inMemoryInputs`, every job of a size already decoded reuses that batch's tensors (the
     /// distributed path measured without its input pipeline, as PyTorch's benchmarks feed tensors).
-    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats, inMemoryInputs: Bool = false) {
+    /// Gradients travel cut into `buckets` (one bucket: whole, in the gradients message).
+    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats, buckets: GradientBuckets, inMemoryInputs: Bool = false) {
         self.computer = computer
         self.loader = loader
         self.wire = wire
+        self.buckets = buckets
         inMemory = inMemoryInputs ? [:] : nil
         compute = ComputeThread(threads: Engine.threads)
     }
@@ -90,12 +96,12 @@ final class WorkPipeline: @unchecked Sendable {
         advance()
     }
 
-    /// Outcomes since the last call, in the order the jobs ran.
+    /// Outcomes since the last call, in the order the jobs ran (each job's buckets before its gradients).
     func takeOutcomes() -> [Outcome] {
         locked {
             let taken = outcomes
             outcomes = []
-            unfinished -= taken.count
+            unfinished -= taken.filter { if case .bucket = $0 { false } else { true } }.count
             return taken
         }
     }
@@ -146,17 +152,37 @@ final class WorkPipeline: @unchecked Sendable {
         }
     }
 
-    /// Forward, loss and backward of one job, and its gradients message (encoded at the wire precision).
+    /// Forward, loss and backward of one job, and its gradients message (encoded at the wire
+    /// precision). Buckets 1... go out as backward finishes their tensors, the last first; those
+    /// it never reports (a frozen backbone's, or every bucket of a batch whose samples all failed)
+    /// go out after it, from the result; bucket 0 travels in the gradients message.
     private func run(_ job: Job, _ batch: LoadedBatch) -> Outcome {
         do {
             let started = Date()
-            let r = try computer.compute(batch, step: Int(job.step), epoch: job.fields.epoch, index: job.fields.microBatch)
-            var bulk: [Frame] = [wire.frame(r.gradients)]
-            if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
-            let fields = GradientFields(microBatch: job.fields.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
-                                        hasStatistics: r.batchStatistics != nil, failures: r.failures,
-                                        computeSeconds: Date().timeIntervalSince(started))
-            return .gradients(try Message(kind: .gradients, step: job.step, fields, bulk: bulk))
+            var unsent = buckets.count
+            let send = { [self] (bucket: Int, gradients: UnsafePointer<Float>) throws in
+                let frame = wire.frame(gradients, tensors: buckets.tensors[bucket])
+                let m = try Message(kind: .gradientBucket, step: job.step,
+                                    GradientBucketFields(microBatch: job.fields.microBatch, bucket: bucket), bulk: [frame])
+                locked { outcomes.append(.bucket(m)) }
+                unsent = bucket
+            }
+            let scratch = UnsafePointer(computer.network.store.gradients.base)
+            var failed: Error?
+            let r = try computer.compute(batch, step: Int(job.step), epoch: job.fields.epoch, index: job.fields.microBatch) { [self] first in
+                guard failed == nil else { return }
+                do { for b in buckets.ready(from: first, after: unsent) { try send(b, scratch) } } catch { failed = error }
+            }
+            if let failed { throw failed }
+            return try r.gradients.withUnsafeBufferPointer { g -> Outcome in
+                for b in buckets.ready(from: 0, after: unsent) { try send(b, g.baseAddress!) }
+                var bulk: [Frame] = [wire.frame(g.baseAddress!, tensors: buckets.tensors[0])]
+                if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
+                let fields = GradientFields(microBatch: job.fields.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
+                                            hasStatistics: r.batchStatistics != nil, failures: r.failures,
+                                            computeSeconds: Date().timeIntervalSince(started))
+                return .gradients(try Message(kind: .gradients, step: job.step, fields, bulk: bulk))
+            }
         } catch {
             return .failed(error)
         }

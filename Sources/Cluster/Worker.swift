@@ -124,7 +124,8 @@ public final class Worker {
     private func handle(_ m: Message) throws -> Bool {
         switch m.kind {
         case .welcome:
-            try join(fields(m, WelcomeFields.self).config)
+            let welcome = try fields(m, WelcomeFields.self)
+            try join(welcome.config, bucketBytes: welcome.bucketBytes)
         case .rejoin:
             log("the coordinator does not know this worker (it restarted): saying hello again")
             try sayHello()
@@ -155,9 +156,11 @@ public final class Worker {
     }
 
     /// Builds the model and loader of the welcome's configuration (unless it is the one held), and
-    /// a new pipeline: what was in flight belonged to the coordinator's previous life.
-    private func join(_ config: RunConfig) throws {
+    /// a new pipeline that sends gradients in buckets of `bucketBytes`: what was in flight belonged
+    /// to the coordinator's previous life.
+    private func join(_ config: RunConfig, bucketBytes: Int) throws {
         if let wrong = Self.inconsistency(config) { throw Leaving(reason: "the coordinator's run configuration \(wrong)") }
+        guard bucketBytes >= 1 else { throw Leaving(reason: "the coordinator's welcome asks for gradient buckets of \(bucketBytes) bytes") }
         pipeline?.drain()
         pipeline = nil
         if computer?.config != config {
@@ -174,7 +177,8 @@ public final class Worker {
         }
         let loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
                                  seed: config.training.seed, threads: 1)
-        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!, inMemoryInputs: inMemoryInputs)
+        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!, buckets: GradientBuckets(wire: wire!, bytes: bucketBytes),
+                                inMemoryInputs: inMemoryInputs)
         weightsStep = nil
     }
 
@@ -236,13 +240,13 @@ public final class Worker {
         pipeline.submit(WorkPipeline.Job(step: m.step, fields: f))
     }
 
-    /// Sends the gradients of every micro-batch finished since the last call, in order; true when
-    /// it sent any.
+    /// Sends the gradient buckets and gradients of every micro-batch computed since the last call,
+    /// in order; true when it sent any.
     private func sendOutcomes() throws -> Bool {
         var sent = false
         for outcome in pipeline?.takeOutcomes() ?? [] {
             switch outcome {
-            case .gradients(let message):
+            case .gradients(let message), .bucket(let message):
                 try transport.send(message)
                 sent = true
             case .stale(let job, let step):

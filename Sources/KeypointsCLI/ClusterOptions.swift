@@ -29,10 +29,17 @@ struct MicroBatchOptions: ParsableArguments {
     var wirePrecision: WirePrecision = .f32
     @Option(help: "What the backbone's convolutions multiply in: bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX; weights, optimizer, reduction and BN statistics stay f32), f32, or auto: bf16 where this machine's CPU has it, else f32 (a resumed run keeps its own). Part of the run: every worker computes in it.")
     var precision: PrecisionChoice = .auto
+    @Option(name: .customLong("bucket-mb"),
+            help: "MiB of wire frame per gradient bucket: a worker sends each bucket of a micro-batch's gradient as soon as backward has computed it (the head and last blocks first), so the transfer overlaps the rest of the backward, as PyTorch DDP's bucket_cap_mb. Changes no result.")
+    var bucketMB: Double = Double(GradientBuckets.defaultBytes) / 1_048_576
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }
+        guard bucketMB > 0, bucketMB <= 1024 else { throw ValidationError("--bucket-mb must be above 0 and at most 1024") }
     }
+
+    /// `--bucket-mb` in bytes (at least 1).
+    var bucketBytes: Int { max(1, Int(bucketMB * 1_048_576)) }
 
     /// What the run computes in: `--precision`, `auto` resolved (a resumed run's recorded
     /// precision, else bf16 where this CPU has it), or f32 with a warning where `bf16` was asked

@@ -113,15 +113,18 @@ struct Distributed {
         let zap = try curve.map { try ZAPHandler(context: context, authorizedKeys: $0.1, log: log) }
         defer { zap?.stop() }
         let faults = run.options.faults
+        let store = run.trainer.network.store, wire = WireFloats(precision: run.config.wirePrecision, layout: store.layout)
+        let bucketBytes = run.options.microBatch.bucketBytes
         let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
                                                     heartbeat: (faults.heartbeatInterval, faults.heartbeatTimeout), curve: curve?.0,
-                                                    limits: .coordinator(for: run.trainer.network.store, wire: WireFloats(
-                                                        precision: run.config.wirePrecision, layout: run.trainer.network.store.layout)))
+                                                    limits: .coordinator(for: store, wire: wire,
+                                                                         buckets: GradientBuckets(wire: wire, bytes: bucketBytes)))
         if let curve { log("CURVE on: \(curve.1.count) authorized worker key(s)") }
         var options = Coordinator.Options()
         options.minWorkers = minWorkers
         options.maxWorkers = maxWorkers
         options.stepDeadline = faults.stepDeadline
+        options.bucketBytes = bucketBytes
         let coordinator = Coordinator(transport: transport, dataset: run.train, config: run.config, network: run.trainer.network,
                                       options: options, log: log)
         if let status = run.status { coordinator.onStatus = { status.setCluster($0) } }

@@ -106,7 +106,13 @@ public final class KeypointNetwork {
 
     /// Back-propagates dLoss/dPredictions [N, 2K] (plain, row-major) and writes every trainable
     /// parameter's gradient into `store.gradients` (frozen parameters keep their old values).
-    public func backward(_ dPredictions: [Float]) throws {
+    ///
+    /// `gradientsReady(t)` is called after a layer's backward whenever the gradients of every
+    /// parameter tensor from index `t` (layout order) to the last are final for this pass: later
+    /// layers of the backward never write them again. `t` only decreases; backward reaches the
+    /// head's tensors first, so they are ready long before the first convolution's (what gradient
+    /// buckets are sent on while backward runs).
+    public func backward(_ dPredictions: [Float], gradientsReady: ((Int) -> Void)? = nil) throws {
         let n = dPredictions.count / (2 * config.keypoints)
         if predictionGradients[n] == nil {
             predictionGradients[n] = try Tensor([n, 2 * config.keypoints], layout: .nc, engine: engine)
@@ -114,16 +120,35 @@ public final class KeypointNetwork {
         let dy = predictionGradients[n]!
         try dy.load(plain: dPredictions)
         var d: Tensor? = dy
-        let base = backbone.layers.count
-        for (j, l) in head.layers.enumerated().reversed() {
-            guard let g = d else { return }
-            d = try timed(base + j, forward: false) { try l.layer.backward(g) }
-        }
-        for (i, l) in backbone.layers.enumerated().reversed() {
+        var ready = store.layout.parameters.count
+        for (i, l) in layers.enumerated().reversed() {
             guard let g = d else { return }
             d = try timed(i, forward: false) { try l.layer.backward(g) }
+            if let gradientsReady, readyTensors[i] < ready {
+                ready = readyTensors[i]
+                gradientsReady(ready)
+            }
         }
     }
+
+    /// For each layer i of `layers`: the first tensor index from which every parameter tensor
+    /// belongs to layer i or a later one, i.e. is final once backward has run layers i... A layer
+    /// owns the tensors named after it (`backbone.conv_pw_13.weight` is `conv_pw_13`'s,
+    /// `head.maps.weight` the head's `maps`'); a tensor no layer claims is never ready early.
+    private lazy var readyTensors: [Int] = {
+        let backboneCount = backbone.layers.count
+        let owners: [Int?] = store.layout.parameters.map { spec in
+            layers.indices.firstIndex { i in
+                let scope = i < backboneCount ? "backbone" : "head"
+                return spec.name.hasPrefix("\(scope).\(layers[i].name).")
+            }
+        }
+        return layers.indices.map { i in
+            var t = owners.count
+            while t > 0, let owner = owners[t - 1], owner >= i { t -= 1 }
+            return t
+        }
+    }()
 
     private func timed(_ index: Int, forward: Bool, _ body: () throws -> Tensor?) throws -> Tensor? {
         guard profile != nil else { return try body() }

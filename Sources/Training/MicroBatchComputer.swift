@@ -58,7 +58,11 @@ public final class MicroBatchComputer {
 
     /// Forward + loss + backward of micro-batch `index` of `step` (in `epoch`), rendered in `batch`.
     /// Gradients come back in the result (the network's gradient buffer is scratch).
-    public func compute(_ batch: LoadedBatch, step: Int, epoch: Int, index: Int) throws -> MicroBatchResult {
+    /// `gradientsReady(t)`: during backward, the gradients of parameter tensors t... in
+    /// `network.store.gradients` are final (see ``KeypointNetwork/backward(_:gradientsReady:)``);
+    /// frozen tensors are never reported, and are zero in the result.
+    public func compute(_ batch: LoadedBatch, step: Int, epoch: Int, index: Int,
+                        gradientsReady: ((Int) -> Void)? = nil) throws -> MicroBatchResult {
         let started = Date()
         let failures = batch.failures.map(\.description)
         network.backboneFrozen = config.training.backboneFrozen(epoch: epoch)
@@ -72,7 +76,7 @@ public final class MicroBatchComputer {
         let (coordinateLoss, gradient) = config.training.loss.evaluate(predictions: predictions, targets: batch.targets,
                                                                        mask: batch.mask, normalizer: 1)
         let loss = coordinateLoss + (try network.head.distributionLoss(targets: batch.targets, mask: batch.mask))
-        try network.backward(gradient)
+        try network.backward(gradient, gradientsReady: gradientsReady)
         var result = MicroBatchResult(index: index, lossSum: loss, labelled: 2 * batch.mask.reduce(0, +), samples: batch.count,
                                       gradients: trainableGradients(), batchStatistics: network.batchStatistics(),
                                       failures: failures)

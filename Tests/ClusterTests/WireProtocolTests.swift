@@ -113,7 +113,9 @@ final class WireProtocolTests: XCTestCase {
             case 4:
                 let other = (Int(wireProtocolVersion) + 1 + draw(254)) % 256  // any low byte but this build's
                 f[0][4] = UInt8(other); expected = .versionMismatch(peer: UInt16(other))
-            case 5: f[0][6] = UInt8(11 + draw(245)); expected = .unknownKind(f[0][6])
+            case 5:
+                let unknown = Int(MessageKind.allCases.map(\.rawValue).max()!) + 1  // the first byte no kind has
+                f[0][6] = UInt8(unknown + draw(256 - unknown)); expected = .unknownKind(f[0][6])
             case 6: f.removeLast(); expected = .frameCount(.weights, announced: 2, carried: 1)
             case 7:
                 f.append(Foundation.Data(repeating: 0, count: draw(64)))
