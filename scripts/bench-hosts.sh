@@ -22,6 +22,8 @@
 #   RATES="1gbit 10gbit" DELAYS="0.2ms 2ms" WIRES="f32 bf16" WORKERS="1 2 4"
 #   ALPHA=0.25 SIZE=128 MICRO=16 MEASURED=8 THREADS=1 (MEASURED: steps timed after the first epoch)
 #   PRECISION=auto (the workers' --precision: auto, the tool's default, is bf16 where the CPU has it)
+#   BUCKETS=1 (the --bucket-mb values to run: 1, the default, sends a micro-batch's gradient in 1 MiB
+#   buckets while backward runs; 1024 sends it whole after the backward, as before protocol v6)
 # e.g. RATES=1gbit DELAYS=0.2ms WIRES=bf16 ALPHA=1.0 SIZE=224 scripts/bench-hosts.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ bin=$PWD/.build/release/keypoints
 [ -x "$bin" ] || { echo "bench-hosts: build first: swift build -c release --product keypoints" >&2; exit 1; }
 RATES=${RATES:-1gbit 10gbit} DELAYS=${DELAYS:-0.2ms 2ms} WIRES=${WIRES:-f32 bf16} WORKERS=${WORKERS:-1 2 4}
 ALPHA=${ALPHA:-0.25} SIZE=${SIZE:-128} MICRO=${MICRO:-16} MEASURED=${MEASURED:-8} THREADS=${THREADS:-1}
-PRECISION=${PRECISION:-auto}
+PRECISION=${PRECISION:-auto} BUCKETS=${BUCKETS:-1}
 export OMP_WAIT_POLICY=passive
 most=0; for n in $WORKERS; do [ "$n" -gt "$most" ] && most=$n; done
 samples=$((MICRO * most)) skip=$most steps=$((most + MEASURED))
@@ -120,17 +122,18 @@ counter() { ip netns exec "$tag-c" cat "/sys/class/net/$tag-c-h/statistics/$1_by
 echo "bench-hosts: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; MobileNetV1 alpha $ALPHA ${SIZE}px," \
      "micro-batch $MICRO per worker, $THREADS thread(s) each, --precision $PRECISION, $MEASURED steps measured after $skip, CURVE on," \
      "delay by $delay_by"
-printf '%-7s %-6s %-5s %3s %9s %8s %8s %8s %8s %10s %10s %7s %7s\n' rate delay wire n images/s step_s compute transfer \
+printf '%-7s %-6s %-5s %6s %3s %9s %8s %8s %8s %8s %10s %10s %7s %7s\n' rate delay wire bucket n images/s step_s compute transfer \
   update MB_in/step MB_out/step linear network
 port=5700
 for rate in $RATES; do
   for delay in $DELAYS; do
     shape "$rate" "$delay"
     for wire in $WIRES; do
+     for bucket in $BUCKETS; do
       base_ips="" base_share=""
       for n in $WORKERS; do
         port=$((port + 1))
-        run=$tmp/run-$rate-$delay-$wire-$n
+        run=$tmp/run-$rate-$delay-$wire-$bucket-$n
         pids=() relays=() endpoint=tcp://10.79.0.1:$port
         if [ "$delay_by" = relay ]; then
           endpoint=tcp://127.0.0.1:$port
@@ -155,7 +158,8 @@ for rate in $RATES; do
         ip netns exec "$tag-c" "$bin" coordinator --bind "tcp://10.79.0.1:$port" --curve-secret "$keys/coordinator.key" \
           --authorized-keys "$keys/admitted" --data "$tmp/cards/labels.csv" --val-fraction 0.03 --val-every 1000 --out "$run" \
           --alpha "$ALPHA" --input-size "$SIZE" --batch-size $((n * MICRO)) --micro-batch "$MICRO" --min-workers "$n" \
-          --steps "$steps" --wire-precision "$wire" --precision "$PRECISION" --threads "$THREADS" --log-every 0 > "$run.log" 2>&1 \
+          --steps "$steps" --wire-precision "$wire" --bucket-mb "$bucket" --precision "$PRECISION" --threads "$THREADS" --log-every 0 \
+          > "$run.log" 2>&1 \
           || { echo "bench-hosts: the coordinator failed; its log:" >&2; cat "$run.log" >&2; exit 1; }
         rx1=$(counter rx) tx1=$(counter tx)
         wait "$watcher"
@@ -179,9 +183,10 @@ PY
           base_ips=$(python3 -c "print($ips / $n)")
           base_share=$(python3 -c "print($compute / $step)")
         fi
-        printf '%-7s %-6s %-5s %3d %9.2f %8.3f %8.3f %8.3f %8.3f %10s %10s %7s %7s\n' "$rate" "$delay" "$wire" "$n" "$ips" "$step" \
-          "$compute" "$(median "$log" transfer_s)" "$(median "$log" update_s)" "$mbin" "$mbout" "$linear" "$network"
+        printf '%-7s %-6s %-5s %6s %3d %9.2f %8.3f %8.3f %8.3f %8.3f %10s %10s %7s %7s\n' "$rate" "$delay" "$wire" "$bucket" "$n" "$ips" \
+          "$step" "$compute" "$(median "$log" transfer_s)" "$(median "$log" update_s)" "$mbin" "$mbout" "$linear" "$network"
       done
+     done
     done
   done
 done
