@@ -30,9 +30,9 @@ public final class Coordinator: GradientSource {
         /// Micro-batches a worker holds at most: one it computes, the next it decodes meanwhile
         /// (the next step's, once this step's are all handed out).
         public var outstanding = 2
-        /// Bytes of wire frame per gradient bucket (``GradientBuckets``), told to every worker in
+        /// Bytes of wire frame per gradient bucket (``ParameterBuckets``), told to every worker in
         /// its welcome: a worker sends each bucket as soon as backward has computed it.
-        public var bucketBytes = GradientBuckets.defaultBytes
+        public var bucketBytes = ParameterBuckets.defaultBytes
         public init() {}
     }
 
@@ -45,6 +45,8 @@ public final class Coordinator: GradientSource {
     private var stepsPerEpoch: Int { plan.stepsPerEpoch }
     /// Weights out and gradients in, at the run's wire precision.
     private let wire: WireFloats
+    /// How weights and gradients are cut into buckets (``ParameterBuckets``).
+    private let buckets: ParameterBuckets
     /// Workers' gradient buckets of this step, until each micro-batch's gradients message completes it.
     private var assembly: GradientAssembly
     private let options: Options
@@ -53,8 +55,8 @@ public final class Coordinator: GradientSource {
     private var conduct = PeerConduct()
     /// The latest micro-batch round trips, seconds (for the adaptive deadline).
     private var roundTrips: [Double] = []
-    /// The weights message for the current step: one snapshot, shared by every send of it.
-    private var weights: (step: Int, message: Message)?
+    /// The weights messages for the current step, one per bucket: one snapshot, shared by every send of it.
+    private var weights: (step: Int, messages: [Message])?
     /// When each unknown peer was last asked to rejoin.
     private var rejoinAsked: [PeerID: Date] = [:]
     /// Drops, logged one by one for the first 20, then summarised every 10 s.
@@ -94,7 +96,7 @@ public final class Coordinator: GradientSource {
         self.store = network.store
         self.plan = StepPlan(samples: dataset.count, config: config)
         self.wire = WireFloats(precision: config.wirePrecision, layout: network.store.layout)
-        let buckets = GradientBuckets(wire: wire, bytes: options.bucketBytes)
+        buckets = ParameterBuckets(wire: wire, bytes: options.bucketBytes)
         assembly = GradientAssembly(wire: wire, buckets: buckets)
         self.options = options
         self.log = log
@@ -242,8 +244,8 @@ public final class Coordinator: GradientSource {
             return drop("a hello from \(peer): already \(options.maxWorkers) workers")
         }
         guard let c = current else { return }
-        let weights = try weightsMessage(step: c.work.step, epoch: c.work.epoch)
-        for message in [try Message(kind: .welcome, WelcomeFields(config: config, bucketBytes: options.bucketBytes)), weights] {
+        let weights = try weightsMessages(step: c.work.step, epoch: c.work.epoch)
+        for message in [try Message(kind: .welcome, WelcomeFields(config: config, bucketBytes: options.bucketBytes))] + weights {
             let delivery = try transport.send(message, to: peer)
             guard delivery == .sent else { return log("could not welcome \(peer): \(delivery)") }
         }
@@ -449,21 +451,27 @@ public final class Coordinator: GradientSource {
         onStatus?(ClusterStatus(workers: members.statuses, microBatchesReassigned: reassigned, messagesDropped: dropped))
     }
 
-    /// The weights for `step`, made once per step and shared by every send (hellos included).
-    private func weightsMessage(step: Int, epoch: Int) throws -> Message {
-        if let w = weights, w.step == step { return w.message }
-        let m = try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch),
-                            bulk: [wire.frame(store.parameters.base), .floats(store.statistics.base, count: store.statistics.count)])
-        weights = (step, m)
-        return m
+    /// The weights for `step`, one message per bucket (bucket 0 with the BN statistics), made once
+    /// per step and shared by every send (hellos included).
+    private func weightsMessages(step: Int, epoch: Int) throws -> [Message] {
+        if let w = weights, w.step == step { return w.messages }
+        let statistics = Frame.floats(store.statistics.base, count: store.statistics.count)
+        let messages = try buckets.tensors.enumerated().map { b, tensors in
+            try Message(kind: .weights, step: UInt64(step), WeightsFields(epoch: epoch, bucket: b),
+                        bulk: [wire.frame(store.parameters.base, tensors: tensors)] + (b == 0 ? [statistics] : []))
+        }
+        weights = (step, messages)
+        return messages
     }
 
-    /// Sends every worker the weights for `step`: one snapshot, shared by all the sends.
+    /// Sends every worker the weights for `step`: one snapshot, shared by all the sends, bucket by
+    /// bucket to all workers (each gets bucket 0, which its forward starts on, before anyone gets bucket 1).
     private func broadcastWeights(step: Int, epoch: Int) throws {
-        let m = try weightsMessage(step: step, epoch: epoch)
-        for name in members.names {
-            let delivery = try transport.send(m, to: name)
-            if delivery != .sent { drop(name, delivery) }
+        for m in try weightsMessages(step: step, epoch: epoch) {
+            for name in members.names {
+                let delivery = try transport.send(m, to: name)
+                if delivery != .sent { drop(name, delivery) }
+            }
         }
     }
 }

@@ -6,11 +6,11 @@
 /// Micro-batch gradients being received bucket by bucket, per worker.
 struct GradientAssembly {
     let wire: WireFloats
-    let buckets: GradientBuckets
+    let buckets: ParameterBuckets
     /// Per worker and micro-batch: the buffer so far (P floats) and the buckets in it.
     private var partial: [PeerID: [Int: (values: [Float], received: Set<Int>)]] = [:]
 
-    init(wire: WireFloats, buckets: GradientBuckets) {
+    init(wire: WireFloats, buckets: ParameterBuckets) {
         self.wire = wire
         self.buckets = buckets
     }

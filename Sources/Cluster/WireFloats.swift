@@ -6,7 +6,7 @@
 //     fp16: T f32 scales, one per parameter tensor in layout order, then P fp16 values, each the
 //           tensor's value times its scale (a power of two), rounded to nearest, ties to even
 //
-// A frame may also hold a run of whole tensors alone (a gradient bucket, GradientBuckets.swift), in
+// A frame may also hold a run of whole tensors alone (a gradient bucket, ParameterBuckets.swift), in
 // the same layout over those tensors. Encoding is a pure function of the values, so every worker
 // count sends the same bits.
 import Compute

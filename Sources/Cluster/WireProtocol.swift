@@ -10,8 +10,9 @@ import Training
 /// say hello again on silence, and each side refuses frames its kind may not carry. 5: weights and
 /// gradients travel at the run's wire precision (f32, bf16, fp16 with per-tensor scales); a worker
 /// holds up to two micro-batches, and may be sent the next step's before that step's weights.
-/// 6: a worker sends its gradient in buckets while backward runs (`gradientBucket`); the welcome
-/// carries the bucket size.
+/// 6: a worker sends its gradient in buckets while backward runs (`gradientBucket`), and the
+/// coordinator sends the weights in buckets (a `weights` message each) that the forward starts on;
+/// the welcome carries the bucket size.
 public let wireProtocolVersion: UInt16 = 6
 
 /// What a message is. Direction and timing are given per case.
@@ -24,8 +25,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// Coordinator -> worker: samples to keep in memory (metadata: dataset indices and labels;
     /// bulk: one frame per encoded image). Sent once per sample: later epochs move no image bytes.
     case shard = 3
-    /// Coordinator -> worker, after each optimizer step (and to a joining worker): the weights for
-    /// `step` (bulk: parameters at the run's wire precision, BN statistics in f32).
+    /// Coordinator -> worker, after each optimizer step (and to a joining worker): one bucket of the
+    /// weights for `step`, bucket 0 first (metadata: epoch, bucket; bulk: the bucket's parameters
+    /// at the run's wire precision, and with bucket 0 the BN statistics in f32).
     case weights = 4
     /// Coordinator -> worker: compute one micro-batch of `step` (metadata: epoch, micro-batch id,
     /// dataset indices). A worker holds up to two; work for the step after its weights' step comes
@@ -47,7 +49,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case rejoin = 10
     /// Worker -> coordinator, while backward runs: one bucket (1 or more) of a micro-batch's
     /// gradients, as soon as backward has computed its tensors (metadata: micro-batch id, bucket;
-    /// bulk: the bucket at the run's wire precision). See ``GradientBuckets``.
+    /// bulk: the bucket at the run's wire precision). See ``ParameterBuckets``.
     case gradientBucket = 11
 }
 
@@ -100,12 +102,12 @@ public struct HelloFields: Codable, Sendable {
 }
 
 /// `welcome`: the run's configuration; the worker builds its network from it, and cuts its
-/// gradients into buckets of `bucketBytes` (``GradientBuckets``): a transport setting, not part of
+/// gradients into buckets of `bucketBytes` (``ParameterBuckets``): a transport setting, not part of
 /// the run's maths, so it is not in the run configuration.
 public struct WelcomeFields: Codable, Sendable {
     public var config: RunConfig
     public var bucketBytes: Int
-    public init(config: RunConfig, bucketBytes: Int = GradientBuckets.defaultBytes) {
+    public init(config: RunConfig, bucketBytes: Int = ParameterBuckets.defaultBytes) {
         self.config = config; self.bucketBytes = bucketBytes
     }
 }
@@ -122,10 +124,22 @@ public struct ShardFields: Codable, Sendable {
     }
 }
 
-/// `weights`: the header's step is the step these weights start. Bulk: parameters (``WireFloats``),
-/// statistics (f32 LE).
+/// `weights`: bucket `bucket` of the weights for the header's step (the step they start). Bulk:
+/// the bucket's parameters (``WireFloats`` over its tensors), and with bucket 0 the statistics (f32 LE).
 public struct WeightsFields: Codable, Sendable {
     public var epoch: Int
+    public var bucket: Int
+
+    public init(epoch: Int, bucket: Int) { self.epoch = epoch; self.bucket = bucket }
+
+    private enum CodingKeys: String, CodingKey { case epoch, bucket }
+
+    /// Weights with no fields are the whole of a one-bucket layout (bucket 0), as tests send them.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decodeIfPresent(Int.self, forKey: .epoch) ?? 0
+        bucket = try c.decodeIfPresent(Int.self, forKey: .bucket) ?? 0
+    }
 }
 
 /// `work`: compute micro-batch `microBatch` of the header's step over dataset `indices`.
@@ -181,7 +195,7 @@ extension WireLimits {
     /// BN statistics frame (S floats) of `store`; gradient buckets with exactly one of the other
     /// buckets' frames. Headers are at most 256 KiB (a gradients header lists the samples a worker
     /// skipped, each with its path and reason).
-    public static func coordinator(for store: ParameterStore, wire: WireFloats, buckets: GradientBuckets) -> WireLimits {
+    public static func coordinator(for store: ParameterStore, wire: WireFloats, buckets: ParameterBuckets) -> WireLimits {
         let p = buckets.frameBytes[0], s = store.statistics.count * 4
         var kinds: [MessageKind: BulkRule] = [.hello: .none, .heartbeat: .none, .bye: .none, .gradients: .oneOf([[p], [p, s]])]
         if buckets.count > 1 { kinds[.gradientBucket] = .oneOf(Set(buckets.frameBytes.dropFirst()).sorted().map { [$0] }) }
@@ -196,11 +210,12 @@ extension WireLimits {
         .shard: .upTo(frames: 4096, bytesEach: 64 << 20), .weights: .upTo(frames: 2, bytesEach: 1 << 30),
     ])
 
-    /// What a worker accepts once it has built the model of `store`: weights are exactly its
-    /// parameters (`wire`'s size) and BN statistics.
-    public static func worker(for store: ParameterStore, wire: WireFloats) -> WireLimits {
+    /// What a worker accepts once it has built the model of `store`: weights are exactly one
+    /// bucket's parameters (`wire`'s size over its tensors), with the BN statistics for bucket 0.
+    public static func worker(for store: ParameterStore, wire: WireFloats, buckets: ParameterBuckets) -> WireLimits {
         var limits = workerBeforeWelcome
-        limits.kinds[.weights] = .oneOf([[wire.frameBytes, store.statistics.count * 4]])
+        limits.kinds[.weights] = .oneOf([[buckets.frameBytes[0], store.statistics.count * 4]]
+                                        + Set(buckets.frameBytes.dropFirst()).sorted().map { [$0] })
         return limits
     }
 }

@@ -1,8 +1,9 @@
 // A worker's micro-batches in flight, so that it never waits: each is decoded and augmented on one
-// thread as soon as it arrives, computed on another as soon as its weights are loaded, and its
-// gradients encoded there, bucket by bucket as backward finishes them, for the socket thread to
-// send, which meanwhile keeps reading. Work runs in the order it arrived, with the weights of its
-// step, so the maths is the sequential worker's.
+// thread as soon as it arrives, computed on another as soon as the first bucket of its step's
+// weights is in (the forward takes each later bucket as it reaches the layers that need it), and
+// its gradients encoded there, bucket by bucket as backward finishes them, for the socket thread
+// to send, which meanwhile keeps reading. Work runs in the order it arrived, with the weights of
+// its step, so the maths is the sequential worker's.
 import Compute
 import Data
 import Dispatch
@@ -30,7 +31,7 @@ final class WorkPipeline: @unchecked Sendable {
     private let computer: MicroBatchComputer
     private let loader: BatchLoader
     private let wire: WireFloats
-    private let buckets: GradientBuckets
+    private let buckets: ParameterBuckets
     private let decoder = DispatchQueue(label: "keypoints.worker.decode")
     /// Benchmark mode (`worker --in-memory-inputs`): the first failure-free batch of each size,
     /// decoded once and fed from memory to every later job of that size. Used by the decode thread only.
@@ -42,10 +43,13 @@ final class WorkPipeline: @unchecked Sendable {
     // Guarded by `condition`:
     /// Decoded jobs in arrival order, waiting for the compute thread.
     private var decoded: [(job: Job, batch: LoadedBatch)] = []
-    /// Weights received and not yet loaded into the network (loaded when it is not computing).
-    private var incoming: (step: UInt64, parameters: [Float], statistics: [Float])?
+    /// The newest step's weights, as far as they came (nil after a drain).
+    private var incoming: WeightsStaging?
+    /// The weights the network computes with: adopted from `incoming` once its bucket 0 is in and
+    /// the network is free; their buckets are copied in as forwards need them.
+    private var loaded: WeightsStaging?
     /// The step of the weights in the network.
-    private var loadedStep: UInt64?
+    private var loadedStep: UInt64? { loaded?.step }
     private var computing = false
     private var outcomes: [Outcome] = []
     /// Jobs submitted whose outcome has not been taken.
@@ -54,7 +58,7 @@ final class WorkPipeline: @unchecked Sendable {
     /// With `inMemoryInputs`, every job of a size already decoded reuses that batch's tensors (the
     /// distributed path measured without its input pipeline, as PyTorch's benchmarks feed tensors).
     /// Gradients travel cut into `buckets` (one bucket: whole, in the gradients message).
-    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats, buckets: GradientBuckets, inMemoryInputs: Bool = false) {
+    init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats, buckets: ParameterBuckets, inMemoryInputs: Bool = false) {
         self.computer = computer
         self.loader = loader
         self.wire = wire
@@ -90,10 +94,29 @@ final class WorkPipeline: @unchecked Sendable {
         return batch
     }
 
-    /// The weights for `step` (P parameters, S statistics): loaded as soon as no job is computing.
-    func setWeights(step: UInt64, parameters: [Float], statistics: [Float]) {
-        locked { incoming = (step, parameters, statistics) }
+    /// Bucket `bucket` of the weights for `step` (its frame at the wire precision; the S BN
+    /// statistics with bucket 0, which starts a step's weights), widened into that step's staging
+    /// buffer on the calling thread. nil, or why the bucket was refused (nothing is written then).
+    func setWeights(step: UInt64, bucket: Int, frame: Frame, statistics: [Float]?) -> String? {
+        let staging: WeightsStaging
+        do {
+            condition.lock()
+            defer { condition.unlock() }
+            if bucket == 0, incoming?.step != step { incoming = WeightsStaging(step: step, count: wire.count) }
+            guard let s = incoming, s.step == step else { return "weights bucket \(bucket) of step \(step) before its bucket 0" }
+            guard !s.received.contains(bucket) else { return "weights bucket \(bucket) of step \(step) a second time" }
+            staging = s
+        }
+        // The compute thread reads a bucket only once it is marked received: no one else touches these floats.
+        guard wire.decode(frame, tensors: buckets.tensors[bucket], into: staging.parameters.baseAddress!) else {
+            return "weights bucket \(bucket) of \(frame.count) bytes, not the \(buckets.frameBytes[bucket]) of its tensors"
+        }
+        locked {
+            if let statistics { staging.statistics = statistics }
+            staging.received.insert(bucket)
+        }
         advance()
+        return nil
     }
 
     /// Outcomes since the last call, in the order the jobs ran (each job's buckets before its gradients).
@@ -112,7 +135,8 @@ final class WorkPipeline: @unchecked Sendable {
         decoder.sync {}
         condition.lock()
         decoded.removeAll()
-        incoming = nil
+        incoming = nil  // a forward waiting for a bucket gives up (see `load`)
+        condition.broadcast()
         while computing { condition.wait() }
         decoded.removeAll()
         outcomes.removeAll()
@@ -128,11 +152,9 @@ final class WorkPipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !computing else { return }
-        if let w = incoming {
-            computer.network.store.parameters.load(w.parameters)
+        if let w = incoming, w !== loaded, w.received.contains(0) {
             computer.network.store.statistics.load(w.statistics)
-            loadedStep = w.step
-            incoming = nil
+            loaded = w
         }
         if let step = loadedStep, decoded.contains(where: { $0.job.step < step }) {
             for old in decoded where old.job.step < step { outcomes.append(.stale(old.job, weightsStep: step)) }
@@ -140,10 +162,10 @@ final class WorkPipeline: @unchecked Sendable {
             condition.broadcast()
         }
         guard let i = decoded.firstIndex(where: { $0.job.step == loadedStep }) else { return }
-        let first = decoded.remove(at: i)
+        let first = decoded.remove(at: i), weights = loaded!
         computing = true
         compute.run { [self] in
-            let outcome = run(first.job, first.batch)
+            let outcome = run(first.job, first.batch, weights: weights)
             locked {
                 outcomes.append(outcome)
                 computing = false
@@ -156,7 +178,7 @@ final class WorkPipeline: @unchecked Sendable {
     /// precision). Buckets 1... go out as backward finishes their tensors, the last first; those
     /// it never reports (a frozen backbone's, or every bucket of a batch whose samples all failed)
     /// go out after it, from the result; bucket 0 travels in the gradients message.
-    private func run(_ job: Job, _ batch: LoadedBatch) -> Outcome {
+    private func run(_ job: Job, _ batch: LoadedBatch, weights: WeightsStaging) -> Outcome {
         do {
             let started = Date()
             var unsent = buckets.count
@@ -169,10 +191,12 @@ final class WorkPipeline: @unchecked Sendable {
             }
             let scratch = UnsafePointer(computer.network.store.gradients.base)
             var failed: Error?
-            let r = try computer.compute(batch, step: Int(job.step), epoch: job.fields.epoch, index: job.fields.microBatch) { [self] first in
+            let r = try computer.compute(batch, step: Int(job.step), epoch: job.fields.epoch, index: job.fields.microBatch,
+                                         weightsNeeded: { [self] t in try load(weights, tensors: t) },
+                                         gradientsReady: { [self] first in
                 guard failed == nil else { return }
                 do { for b in buckets.ready(from: first, after: unsent) { try send(b, scratch) } } catch { failed = error }
-            }
+            })
             if let failed { throw failed }
             return try r.gradients.withUnsafeBufferPointer { g -> Outcome in
                 for b in buckets.ready(from: 0, after: unsent) { try send(b, g.baseAddress!) }
@@ -183,8 +207,29 @@ final class WorkPipeline: @unchecked Sendable {
                                             computeSeconds: Date().timeIntervalSince(started))
                 return .gradients(try Message(kind: .gradients, step: job.step, fields, bulk: bulk))
             }
+        } catch is Superseded {
+            return .stale(job, weightsStep: locked { incoming?.step } ?? job.step)
         } catch {
             return .failed(error)
+        }
+    }
+
+    /// Newer weights (or a drain) came before the bucket a forward waited for: its job is stale.
+    private struct Superseded: Error {}
+
+    /// Returns once the network holds `weights`' tensors 0..<t: each bucket they touch is waited
+    /// for (while `weights` is still the newest step's) and copied in the first time.
+    private func load(_ weights: WeightsStaging, tensors t: Int) throws {
+        for b in buckets.needed(for: t) {
+            let copy: Bool = try locked {
+                while !weights.received.contains(b) && incoming === weights { condition.wait() }
+                guard weights.received.contains(b) else { throw Superseded() }
+                return weights.loaded.insert(b).inserted
+            }
+            guard copy else { continue }
+            let range = wire.elements(buckets.tensors[b])
+            (computer.network.store.parameters.base + range.lowerBound).update(from: weights.parameters.baseAddress! + range.lowerBound,
+                                                                               count: range.count)
         }
     }
 
@@ -193,6 +238,26 @@ final class WorkPipeline: @unchecked Sendable {
         defer { condition.broadcast(); condition.unlock() }
         return try body()
     }
+}
+
+/// One step's weights as they arrive: the socket thread widens each bucket into `parameters`, then
+/// marks it received; the compute thread copies a bucket into the network only once it is marked,
+/// so the two never touch the same floats at once.
+private final class WeightsStaging: @unchecked Sendable {
+    let step: UInt64
+    /// P floats; a bucket's are valid once it is in `received`.
+    let parameters: UnsafeMutableBufferPointer<Float>
+    /// The BN running statistics (S floats), with bucket 0.
+    var statistics: [Float] = []
+    /// Buckets written, and buckets copied into the network (both guarded by the pipeline's condition).
+    var received: Set<Int> = [], loaded: Set<Int> = []
+
+    init(step: UInt64, count: Int) {
+        self.step = step
+        parameters = .allocate(capacity: max(count, 1))
+    }
+
+    deinit { parameters.deallocate() }
 }
 
 /// A thread that runs blocks one at a time in submission order, with oneDNN's thread count set on

@@ -20,6 +20,8 @@ public final class Worker {
     private var pipeline: WorkPipeline?
     /// Weights and gradients at the run's wire precision.
     private var wire: WireFloats?
+    /// How weights and gradients are cut into buckets (from the welcome's bucket size).
+    private var buckets: ParameterBuckets?
     /// The step of the latest weights received (the pipeline loads them when it is free).
     private var weightsStep: UInt64?
     /// Seconds without any message after which the worker sends a heartbeat. A coordinator that
@@ -133,13 +135,17 @@ public final class Worker {
             guard let computer else { throw MalformedInput(reason: "a shard before the welcome") }
             try keep(fields(m, ShardFields.self), images: m.bulk, keypoints: computer.config.model.keypoints)
         case .weights:
-            guard let computer, let wire, let pipeline else { throw MalformedInput(reason: "weights before the welcome") }
-            guard m.bulk.count == 2, let p = wire.floats(m.bulk[0]),
-                  let s = m.bulk[1].floatArray(expected: computer.network.store.statistics.count) else {
-                throw MalformedInput(reason: "weights of the wrong size (coordinator and worker built differently?)")
+            guard let computer, let buckets, let pipeline else { throw MalformedInput(reason: "weights before the welcome") }
+            let b = try fields(m, WeightsFields.self).bucket
+            guard (0..<buckets.count).contains(b), m.bulk.count == (b == 0 ? 2 : 1) else {
+                throw MalformedInput(reason: "weights bucket \(b) with \(m.bulk.count) frame(s), of \(buckets.count) bucket(s)")
             }
-            pipeline.setWeights(step: m.step, parameters: p, statistics: s)
-            weightsStep = m.step
+            let statistics = b == 0 ? m.bulk[1].floatArray(expected: computer.network.store.statistics.count) : nil
+            guard b != 0 || statistics != nil else { throw MalformedInput(reason: "BN statistics of the wrong size") }
+            if let wrong = pipeline.setWeights(step: m.step, bucket: b, frame: m.bulk[0], statistics: statistics) {
+                throw MalformedInput(reason: wrong)
+            }
+            if b == 0 { weightsStep = m.step }
         case .work:
             try compute(m, fields(m, WorkFields.self))
         case .heartbeat:
@@ -160,7 +166,7 @@ public final class Worker {
     /// to the coordinator's previous life.
     private func join(_ config: RunConfig, bucketBytes: Int) throws {
         if let wrong = Self.inconsistency(config) { throw Leaving(reason: "the coordinator's run configuration \(wrong)") }
-        guard bucketBytes >= 1 else { throw Leaving(reason: "the coordinator's welcome asks for gradient buckets of \(bucketBytes) bytes") }
+        guard bucketBytes >= 1 else { throw Leaving(reason: "the coordinator's welcome asks for buckets of \(bucketBytes) bytes") }
         pipeline?.drain()
         pipeline = nil
         if computer?.config != config {
@@ -168,17 +174,16 @@ public final class Worker {
                 throw Leaving(reason: "cannot build the coordinator's model: \(error)")
             }
             samples = SampleStore()
-            let store = computer!.network.store
-            wire = WireFloats(precision: config.wirePrecision, layout: store.layout)
-            transport.limits = .worker(for: store, wire: wire!)
+            wire = WireFloats(precision: config.wirePrecision, layout: computer!.network.store.layout)
             log("joined: MobileNetV1 alpha \(config.model.backbone.alpha) \(config.model.backbone.inputSize)px, "
                 + "micro-batch \(config.microBatch), \(config.computePrecision) convolutions, \(config.wirePrecision) on the wire; oneDNN \(Engine.instructionSet) kernels, "
                 + "activations \(Layout.blocked)")
         }
         let loader = BatchLoader(source: samples.source, renderer: config.renderer, augmentation: config.augmentation,
                                  seed: config.training.seed, threads: 1)
-        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!, buckets: GradientBuckets(wire: wire!, bytes: bucketBytes),
-                                inMemoryInputs: inMemoryInputs)
+        buckets = ParameterBuckets(wire: wire!, bytes: bucketBytes)
+        transport.limits = .worker(for: computer!.network.store, wire: wire!, buckets: buckets!)
+        pipeline = WorkPipeline(computer: computer!, loader: loader, wire: wire!, buckets: buckets!, inMemoryInputs: inMemoryInputs)
         weightsStep = nil
     }
 

@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
     @Option(help: "What the backbone's convolutions multiply in: f32, or bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX), as train --precision.")
     var precision: ComputePrecision = .f32
     @Option(name: .customLong("bucket-mb"), help: "With --profile: the gradient buckets (as train --bucket-mb) whose ready times to print.")
-    var bucketMB: Double = Double(GradientBuckets.defaultBytes) / 1_048_576
+    var bucketMB: Double = Double(ParameterBuckets.defaultBytes) / 1_048_576
     @Option(name: .customLong("wire-precision"), help: "With --profile: the wire precision of those buckets (f32, bf16, fp16).")
     var wirePrecision: WirePrecision = .bf16
 
@@ -126,7 +126,7 @@ struct Bench: ParsableCommand {
     /// its compute starts (medians over the profiled steps): the input of scripts/scaling-model.py.
     private func printBuckets(_ readiness: GradientReadiness, layout: ParameterLayout) {
         let wire = WireFloats(precision: wirePrecision, layout: layout)
-        let buckets = GradientBuckets(wire: wire, bytes: max(1, Int(bucketMB * 1_048_576)))
+        let buckets = ParameterBuckets(wire: wire, bytes: max(1, Int(bucketMB * 1_048_576)))
         let compute = median(readiness.computeSeconds)
         let ready = buckets.tensors.enumerated().map { b, tensors in
             b == 0 ? compute : median(readiness.seconds.map { reports in reports.first { $0.first <= tensors.lowerBound }?.seconds ?? compute })
@@ -224,9 +224,8 @@ private final class FixedBatch: GradientSource {
             }
             let started = Date()
             var reports: [(first: Int, seconds: Double)] = []
-            let result = try computer.compute(batch, step: work.step, epoch: work.epoch, index: index) {
-                reports.append(($0, Date().timeIntervalSince(started)))
-            }
+            let result = try computer.compute(batch, step: work.step, epoch: work.epoch, index: index,
+                                              gradientsReady: { reports.append(($0, Date().timeIntervalSince(started))) })
             readiness.seconds.append(reports)
             readiness.computeSeconds.append(Date().timeIntervalSince(started))
             return result

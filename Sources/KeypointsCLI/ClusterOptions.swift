@@ -31,7 +31,7 @@ struct MicroBatchOptions: ParsableArguments {
     var precision: PrecisionChoice = .auto
     @Option(name: .customLong("bucket-mb"),
             help: "MiB of wire frame per gradient bucket: a worker sends each bucket of a micro-batch's gradient as soon as backward has computed it (the head and last blocks first), so the transfer overlaps the rest of the backward, as PyTorch DDP's bucket_cap_mb. Changes no result.")
-    var bucketMB: Double = Double(GradientBuckets.defaultBytes) / 1_048_576
+    var bucketMB: Double = Double(ParameterBuckets.defaultBytes) / 1_048_576
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }

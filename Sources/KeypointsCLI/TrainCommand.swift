@@ -114,11 +114,12 @@ struct Distributed {
         defer { zap?.stop() }
         let faults = run.options.faults
         let store = run.trainer.network.store, wire = WireFloats(precision: run.config.wirePrecision, layout: store.layout)
-        let bucketBytes = run.options.microBatch.bucketBytes
+        let bucketBytes = run.options.microBatch.bucketBytes, buckets = ParameterBuckets(wire: wire, bytes: bucketBytes)
+        // A worker's send queue holds a step's weights (a message per bucket) and its work and shards.
         let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
                                                     heartbeat: (faults.heartbeatInterval, faults.heartbeatTimeout), curve: curve?.0,
-                                                    limits: .coordinator(for: store, wire: wire,
-                                                                         buckets: GradientBuckets(wire: wire, bytes: bucketBytes)))
+                                                    limits: .coordinator(for: store, wire: wire, buckets: buckets),
+                                                    sendQueue: 16 + buckets.count)
         if let curve { log("CURVE on: \(curve.1.count) authorized worker key(s)") }
         var options = Coordinator.Options()
         options.minWorkers = minWorkers

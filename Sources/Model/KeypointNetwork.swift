@@ -90,18 +90,24 @@ public final class KeypointNetwork {
     }
 
     /// Predictions [N, 2K] for `x`. In training mode the backbone still infers while frozen.
-    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+    ///
+    /// `weightsNeeded(t)` is called before a layer whose parameters are not all among the first
+    /// `t` tensors already asked for: the caller returns once parameter tensors 0..<t (layout
+    /// order) hold this pass's weights. The forward runs conv1 first, so a worker can start on
+    /// the first tensors' weights while the rest are still arriving; last comes t = every tensor.
+    public func forward(_ x: Tensor, mode: Mode, weightsNeeded: ((Int) throws -> Void)? = nil) throws -> Tensor {
         let backboneMode: Mode = backboneFrozen ? .inference : mode
-        var h = x
-        for (i, l) in backbone.layers.enumerated() {
-            h = try timed(i, forward: true) { try l.layer.forward(h, mode: backboneMode) }
-        }
-        var out = h
         let base = backbone.layers.count
-        for (j, l) in head.layers.enumerated() {
-            out = try timed(base + j, forward: true) { try l.layer.forward(out, mode: mode) }
+        var h = x, asked = 0
+        for (i, l) in layers.enumerated() {
+            if let weightsNeeded, neededTensors[i] > asked {
+                asked = neededTensors[i]
+                try weightsNeeded(asked)
+            }
+            h = try timed(i, forward: true) { try l.layer.forward(h, mode: i < base ? backboneMode : mode) }
         }
-        return out
+        if let weightsNeeded, asked < store.layout.parameters.count { try weightsNeeded(store.layout.parameters.count) }
+        return h
     }
 
     /// Back-propagates dLoss/dPredictions [N, 2K] (plain, row-major) and writes every trainable
@@ -131,24 +137,30 @@ public final class KeypointNetwork {
         }
     }
 
-    /// For each layer i of `layers`: the first tensor index from which every parameter tensor
-    /// belongs to layer i or a later one, i.e. is final once backward has run layers i... A layer
+    /// The layer (index into `layers`) that owns each parameter tensor, nil for none: a layer
     /// owns the tensors named after it (`backbone.conv_pw_13.weight` is `conv_pw_13`'s,
-    /// `head.maps.weight` the head's `maps`'); a tensor no layer claims is never ready early.
-    private lazy var readyTensors: [Int] = {
+    /// `head.maps.weight` the head's `maps`').
+    private lazy var owners: [Int?] = {
         let backboneCount = backbone.layers.count
-        let owners: [Int?] = store.layout.parameters.map { spec in
-            layers.indices.firstIndex { i in
-                let scope = i < backboneCount ? "backbone" : "head"
-                return spec.name.hasPrefix("\(scope).\(layers[i].name).")
-            }
-        }
-        return layers.indices.map { i in
-            var t = owners.count
-            while t > 0, let owner = owners[t - 1], owner >= i { t -= 1 }
-            return t
+        return store.layout.parameters.map { spec in
+            layers.indices.firstIndex { i in spec.name.hasPrefix("\(i < backboneCount ? "backbone" : "head").\(layers[i].name).") }
         }
     }()
+
+    /// For each layer i: the first tensor index from which every parameter tensor belongs to
+    /// layer i or a later one, i.e. is final once backward has run layers i... A tensor no layer
+    /// claims is never ready early.
+    private lazy var readyTensors: [Int] = layers.indices.map { i in
+        var t = owners.count
+        while t > 0, let owner = owners[t - 1], owner >= i { t -= 1 }
+        return t
+    }
+
+    /// For each layer i: how many leading tensors hold every tensor of layers 0...i, i.e. must
+    /// hold their weights before layer i's forward. A tensor no layer claims is needed first.
+    private lazy var neededTensors: [Int] = layers.indices.map { i in
+        (owners.lastIndex { $0 == nil || $0! <= i } ?? -1) + 1
+    }
 
     private func timed(_ index: Int, forward: Bool, _ body: () throws -> Tensor?) throws -> Tensor? {
         guard profile != nil else { return try body() }

@@ -58,10 +58,12 @@ public final class MicroBatchComputer {
 
     /// Forward + loss + backward of micro-batch `index` of `step` (in `epoch`), rendered in `batch`.
     /// Gradients come back in the result (the network's gradient buffer is scratch).
+    /// `weightsNeeded(t)`: before the forward's next layers, parameter tensors 0..<t must hold
+    /// this step's weights (see ``KeypointNetwork/forward(_:mode:weightsNeeded:)``); return once they do.
     /// `gradientsReady(t)`: during backward, the gradients of parameter tensors t... in
     /// `network.store.gradients` are final (see ``KeypointNetwork/backward(_:gradientsReady:)``);
     /// frozen tensors are never reported, and are zero in the result.
-    public func compute(_ batch: LoadedBatch, step: Int, epoch: Int, index: Int,
+    public func compute(_ batch: LoadedBatch, step: Int, epoch: Int, index: Int, weightsNeeded: ((Int) throws -> Void)? = nil,
                         gradientsReady: ((Int) -> Void)? = nil) throws -> MicroBatchResult {
         let started = Date()
         let failures = batch.failures.map(\.description)
@@ -72,7 +74,7 @@ public final class MicroBatchComputer {
         let x = try network.input(batch: batch.count)
         try x.load(plain: batch.images)
         let seed = StepPlan.dropoutSeed(seed: config.training.seed, step: step, microBatch: index)
-        let predictions = try network.forward(x, mode: .training(seed: seed)).plain()
+        let predictions = try network.forward(x, mode: .training(seed: seed), weightsNeeded: weightsNeeded).plain()
         let (coordinateLoss, gradient) = config.training.loss.evaluate(predictions: predictions, targets: batch.targets,
                                                                        mask: batch.mask, normalizer: 1)
         let loss = coordinateLoss + (try network.head.distributionLoss(targets: batch.targets, mask: batch.mask))

@@ -58,7 +58,7 @@ final class CoordinatorInMemoryTests: XCTestCase {
     /// The weights after training `config` on `cards` with `count` workers over the in-memory network.
     /// Gradients travel in buckets of `bucketBytes`.
     private func distributedWeights(_ config: RunConfig, _ cards: KeypointDataset, workers count: Int,
-                                    bucketBytes: Int = GradientBuckets.defaultBytes) throws -> [Float] {
+                                    bucketBytes: Int = ParameterBuckets.defaultBytes) throws -> [Float] {
         let network = InMemoryNetwork()
         let trainer = try freshTrainer(config)
         var options = Coordinator.Options()
@@ -95,7 +95,7 @@ final class CoordinatorInMemoryTests: XCTestCase {
 
     /// Gradients sent in 4 KiB buckets while backward runs (dozens a micro-batch) give the weights
     /// of gradients sent whole, for 1 and 3 workers, at every wire precision; at f32, one process'.
-    func testGradientBucketsChangeNoWeights() throws {
+    func testParameterBucketsChangeNoWeights() throws {
         let cards = try cardsDataset(count: 8)
         var config = tinyRunConfig(epochs: 1, batchSize: 4, microBatch: 1)
         let local = try localEngine(config, train: cards)

@@ -1,7 +1,8 @@
 // KeypointNetwork.backward's gradientsReady reports, on which a worker sends gradient buckets while
 // backward still runs: every tensor it reports as final holds its final gradient at that moment,
 // the reports walk from the head to the first convolution, and a frozen backbone reports the head's
-// tensors only.
+// tensors only. And forward's weightsNeeded requests, on which a worker computes while the later
+// weights still arrive: no layer reads a weight it did not ask for first.
 import Compute
 import Model
 import TestSupport
@@ -62,5 +63,32 @@ final class GradientsReadyTests: XCTestCase {
         let seen = try reports(network)
         let headTensors = network.store.layout.parameters.firstIndex { $0.name.hasPrefix("head.") }!
         XCTAssertEqual(seen.map(\.first), [headTensors], "a frozen backbone's tensors are never final in a backward")
+    }
+
+    /// A forward whose weights beyond what it asked for are NaN until it asks: the predictions are
+    /// those of the network holding every weight from the start, bit for bit.
+    func testAForwardReadsNoWeightItDidNotAskFor() throws {
+        for kind in HeadKind.allCases {
+            let network = try KeypointNetwork(ModelConfig(backbone: .init(alpha: 0.25, inputSize: 96), head: .init(kind: kind, hidden: 8),
+                                                          keypoints: 4))
+            Initializer.he.initialise(network.store, seed: 5)
+            let store = network.store, tensors = store.layout.parameters
+            let x = try network.input(batch: 2)
+            try x.load(plain: randomArray(2 * 3 * 96 * 96, seed: 7))
+            let expected = try network.forward(x, mode: .training(seed: 3)).plain()
+            let weights = store.parameters.array
+            store.parameters.base.update(repeating: .nan, count: store.parameters.count)
+            var asked: [Int] = []
+            let predictions = try network.forward(x, mode: .training(seed: 3), weightsNeeded: { t in
+                let upTo = t < tensors.count ? tensors[t].offset : store.layout.parameterCount
+                weights.withUnsafeBufferPointer { store.parameters.base.update(from: $0.baseAddress!, count: upTo) }
+                asked.append(t)
+            }).plain()
+            XCTAssertEqual(predictions.map(\.bitPattern), expected.map(\.bitPattern), "\(kind): a layer read a weight before asking for it")
+            XCTAssertEqual(asked, asked.sorted(), "\(kind)")
+            XCTAssertEqual(asked.last, tensors.count, "\(kind): the forward ends with every weight")
+            XCTAssertLessThanOrEqual(asked.first ?? .max, 3, "\(kind): conv1 should need its own tensors only: \(asked)")
+            XCTAssertGreaterThanOrEqual(asked.count, 27, "\(kind): one request per block at least: \(asked)")
+        }
     }
 }

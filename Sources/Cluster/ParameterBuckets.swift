@@ -1,20 +1,26 @@
-// How a worker cuts one micro-batch's gradient into buckets that leave while backward still runs
-// (as PyTorch DDP's gradient buckets do): runs of whole parameter tensors, from the end of the flat
-// buffer (the head and the last blocks, whose gradients backward computes first) to its start.
-// Coordinator and worker derive the same plan from the layout, the wire precision and the bucket
-// size the welcome carries, so every bucket's frame size is known before it arrives.
+// How parameter-sized buffers are cut into buckets that travel while the network still computes:
+// runs of whole parameter tensors. A worker sends a micro-batch's gradient bucket by bucket while
+// backward runs (as PyTorch DDP's gradient buckets do), the end of the flat buffer first (the head
+// and the last blocks, whose gradients backward computes first); the coordinator sends the weights
+// bucket by bucket from the start (conv1 first), and a worker's forward starts on the first ones
+// while the rest arrive. Coordinator and worker derive the same plan from the layout, the wire
+// precision and the bucket size the welcome carries, so every bucket's frame size is known before
+// it arrives.
 import Model
 
 /// The buckets of one parameter layout at one wire precision.
 ///
 /// Bucket 0 holds the first tensors of the layout (the first convolutions, whose gradients are
-/// final last) and travels in the `gradients` message with the BN statistics; buckets 1...
-/// travel before it, each in a `gradientBucket` message, the highest index (the end of the
-/// buffer) first. With one bucket the gradient travels whole in `gradients`, as before protocol v6.
-public struct GradientBuckets: Sendable, Equatable {
+/// final last and whose weights the forward needs first). Gradients: bucket 0 travels in the
+/// `gradients` message with the BN batch statistics; buckets 1... travel before it, each in a
+/// `gradientBucket` message, the highest index (the end of the buffer) first. Weights: one
+/// `weights` message per bucket, bucket 0 (with the BN running statistics) first. With one bucket
+/// both travel whole, as before protocol v6.
+public struct ParameterBuckets: Sendable, Equatable {
     /// The default bucket size, bytes of wire frame: small enough that the head's and the last
-    /// blocks' gradients leave early in a MobileNet backward, large enough that the per-message
-    /// cost (a header, a CRC-32C) stays negligible. PyTorch DDP's first bucket is 1 MB too.
+    /// blocks' gradients leave early in a MobileNet backward and that the forward starts long
+    /// before the last weights arrive, large enough that the per-message cost (a header, a
+    /// CRC-32C) stays negligible. PyTorch DDP's first bucket is 1 MB too.
     public static let defaultBytes = 1 << 20
 
     /// Each bucket's parameter tensors, as a range of tensor indices in layout order; bucket b
@@ -43,6 +49,10 @@ public struct GradientBuckets: Sendable, Equatable {
     }
 
     public var count: Int { tensors.count }
+
+    /// The buckets holding any of the first `t` tensors, in order (the weights a forward that asked
+    /// for tensors 0..<t needs).
+    func needed(for t: Int) -> [Int] { tensors.indices.filter { tensors[$0].lowerBound < t } }
 
     /// The buckets whose tensors all lie at or after tensor `first` (their gradients are final
     /// once backward has passed it), bucket 0 excluded, highest first.

@@ -1,7 +1,8 @@
-// Gradient buckets (protocol v6): a plan that tiles the layout and whose frames are the whole frame
-// in pieces at every wire precision; a worker that sends its buckets last tensors first and then
-// the gradients, which together are the gradient it sends whole; and a coordinator that takes a
-// micro-batch only when all its buckets came, once each.
+// Weights and gradients in buckets (protocol v6): a plan that tiles the layout and whose frames are
+// the whole frame in pieces at every wire precision; a worker that computes with weights as their
+// buckets come and sends its gradient buckets last tensors first and then the gradients, which
+// together are the gradient it sends whole; and a coordinator that takes a micro-batch only when
+// all its buckets came, once each.
 import Cluster
 import Compute
 import Data
@@ -11,7 +12,7 @@ import TestSupport
 import Training
 import XCTest
 
-final class GradientBucketTests: XCTestCase {
+final class ParameterBucketTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         useOneComputeThread()
@@ -30,7 +31,7 @@ final class GradientBucketTests: XCTestCase {
             let wire = WireFloats(precision: precision, layout: layout)
             let whole = try XCTUnwrap(wire.floats(wire.frame(values)))
             for bytes in [1, 4096, 50_000, 1 << 30] {
-                let buckets = GradientBuckets(wire: wire, bytes: bytes)
+                let buckets = ParameterBuckets(wire: wire, bytes: bytes)
                 XCTAssertEqual(buckets.tensors.first?.lowerBound, 0)
                 XCTAssertEqual(buckets.tensors.last?.upperBound, layout.parameters.count)
                 XCTAssertTrue(zip(buckets.tensors, buckets.tensors.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && !$0.isEmpty })
@@ -58,24 +59,32 @@ final class GradientBucketTests: XCTestCase {
         }
     }
 
-    /// The worker driven by a hand-played coordinator: with 8 KiB buckets it sends buckets n-1...1,
-    /// then the gradients with bucket 0; with one bucket, the same work comes back whole, and the
-    /// two are the same floats.
-    func testAWorkerSendsItsBucketsLastTensorsFirstAndTogetherTheyAreTheWholeGradient() throws {
+    /// The worker driven by a hand-played coordinator, with 8 KiB buckets: given only the first
+    /// bucket of its weights, it starts and waits for the rest (no gradients come); given the
+    /// rest, it sends gradient buckets n-1...1, then the gradients with bucket 0. With one bucket
+    /// the same work comes back whole, and the two are the same floats. Weights of a newer step
+    /// that come while a forward waits for a bucket make its micro-batch stale, not a hang.
+    func testAWorkerComputesWithWeightsAsTheyComeAndSendsItsGradientInBuckets() throws {
         let network = InMemoryNetwork()
         let coordinator = network.coordinator()
-        let worker = Worker(transport: network.worker("w"), hello: HelloFields(name: "w", host: "test", threads: 1, pid: 0), log: { _ in })
+        let lock = NSLock()
+        var lines: [String] = []
+        let worker = Worker(transport: network.worker("w"), hello: HelloFields(name: "w", host: "test", threads: 1, pid: 0),
+                            log: { line in lock.lock(); lines.append(line); lock.unlock() })
         let done = DispatchSemaphore(value: 0)
         let running = Unchecked(worker)
         Thread { Engine.setThreads(1); _ = try? running.value.run(); done.signal() }.start()
-        defer { _ = try? coordinator.send(Message(kind: .bye), to: "w"); _ = done.wait(timeout: .now() + 10) }
+        var ended = false
+        defer { if !ended { _ = try? coordinator.send(Message(kind: .bye), to: "w"); _ = done.wait(timeout: .now() + 10) } }
 
-        func next() throws -> Message {
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline { if let (_, m) = try coordinator.receive(timeout: 200), m.kind != .heartbeat { return m } }
-            throw ClusterError("the worker sent nothing for 30 s")
+        /// The next message from the worker that is not a heartbeat, within `seconds`.
+        func next(within seconds: Double = 30) throws -> Message? {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline { if let (_, m) = try coordinator.receive(timeout: 50), m.kind != .heartbeat { return m } }
+            return nil
         }
-        XCTAssertEqual(try next().kind, .hello)
+        func send(_ m: Message) throws { XCTAssertEqual(try coordinator.send(m, to: "w"), .sent) }
+        XCTAssertEqual(try next()?.kind, .hello)
         let store = try freshTrainer(config).network.store
         let wire = WireFloats(precision: .bf16, layout: store.layout)
         var bf16 = config
@@ -85,25 +94,31 @@ final class GradientBucketTests: XCTestCase {
         let shard = try Message(kind: .shard, step: 0, ShardFields(indices: [0, 1], keypoints: records.map(\.keypoints),
                                                                    visibility: records.map(\.visibility), paths: records.map(\.imagePath)),
                                 bulk: cards.images.map { .bytes($0) })
-
-        /// Welcomes the worker with `bytes` buckets and gives it micro-batch 0; the messages it answers with.
-        func compute(bucketBytes bytes: Int) throws -> [Message] {
-            _ = try coordinator.send(try Message(kind: .welcome, WelcomeFields(config: bf16, bucketBytes: bytes)), to: "w")
-            _ = try coordinator.send(Message(kind: .weights, step: 0, bulk: [wire.frame(store.parameters.base), .floats(store.statistics.array)]),
-                                     to: "w")
-            _ = try coordinator.send(shard, to: "w")
-            _ = try coordinator.send(try Message(kind: .work, step: 0, WorkFields(epoch: 0, microBatch: 0, indices: [0, 1])), to: "w")
+        let work = try Message(kind: .work, step: 0, WorkFields(epoch: 0, microBatch: 0, indices: [0, 1]))
+        /// Weights buckets `which` of `step` in `buckets` (bucket 0 with the statistics).
+        func weights(step: UInt64, _ buckets: ParameterBuckets, _ which: [Int]) throws -> [Message] {
+            try which.map { b in
+                try Message(kind: .weights, step: step, WeightsFields(epoch: 0, bucket: b),
+                            bulk: [wire.frame(store.parameters.base, tensors: buckets.tensors[b])] + (b == 0 ? [.floats(store.statistics.array)] : []))
+            }
+        }
+        /// The worker's answer to micro-batch 0: messages up to its gradients.
+        func answer() throws -> [Message] {
             var got: [Message] = []
-            while got.last?.kind != .gradients { got.append(try next()) }
+            while got.last?.kind != .gradients, let m = try next() { got.append(m) }
             return got
         }
 
-        let buckets = GradientBuckets(wire: wire, bytes: 8192)
+        let buckets = ParameterBuckets(wire: wire, bytes: 8192)
         XCTAssertGreaterThan(buckets.count, 5, "the tiny model in 8 KiB buckets")
-        let pieces = try compute(bucketBytes: 8192)
+        try send(try Message(kind: .welcome, WelcomeFields(config: bf16, bucketBytes: 8192)))
+        for m in try [shard] + weights(step: 0, buckets, [0]) + [work] { try send(m) }
+        XCTAssertNil(try next(within: 0.5), "the worker answered without all its weights")
+        for m in try weights(step: 0, buckets, Array(1..<buckets.count)) { try send(m) }
+        let pieces = try answer()
         XCTAssertEqual(pieces.map(\.kind), Array(repeating: .gradientBucket, count: buckets.count - 1) + [.gradients])
         let order = try pieces.dropLast().map { try $0.fields(GradientBucketFields.self) }
-        XCTAssertEqual(order.map(\.bucket), Array((1..<buckets.count).reversed()), "buckets go out last tensors first")
+        XCTAssertEqual(order.map(\.bucket), Array((1..<buckets.count).reversed()), "gradient buckets go out last tensors first")
         XCTAssertTrue(order.allSatisfy { $0.microBatch == 0 })
         var assembled = [Float](repeating: .nan, count: wire.count)
         for (b, m) in zip(order.map(\.bucket), pieces) + [(0, pieces.last!)] {
@@ -111,12 +126,28 @@ final class GradientBucketTests: XCTestCase {
                           "bucket \(b) of \(m.bulk[0].count) bytes")
         }
 
-        let whole = try compute(bucketBytes: 1 << 30)
+        let one = ParameterBuckets(wire: wire, bytes: 1 << 30)
+        try send(try Message(kind: .welcome, WelcomeFields(config: bf16, bucketBytes: 1 << 30)))
+        for m in try weights(step: 0, one, [0]) + [shard, work] { try send(m) }
+        let whole = try answer()
         XCTAssertEqual(whole.map(\.kind), [.gradients], "one bucket: the gradient travels whole")
         let expected = try XCTUnwrap(wire.floats(whole[0].bulk[0]))
         XCTAssertEqual(assembled.map(\.bitPattern), expected.map(\.bitPattern), "the buckets are not the whole gradient")
         XCTAssertTrue(expected.contains { $0 != 0 })
         XCTAssertEqual(pieces.last!.bulk[1].data, whole[0].bulk[1].data, "BN statistics differ")
+
+        // A forward waiting for bucket 1 of step 0 when step 1's weights start: stale, and the worker goes on.
+        try send(try Message(kind: .welcome, WelcomeFields(config: bf16, bucketBytes: 8192)))
+        for m in try weights(step: 0, buckets, [0]) + [shard, work] { try send(m) }
+        XCTAssertNil(try next(within: 0.5), "the worker answered without all its weights")
+        for m in try weights(step: 1, buckets, [0]) { try send(m) }
+        let deadline = Date().addingTimeInterval(10)
+        func logged() -> String { lock.lock(); defer { lock.unlock() }; return lines.joined(separator: "\n") }
+        while !logged().contains("dropped micro-batch 0 of step 0: weights for step 1 came first"), Date() < deadline { usleep(20_000) }
+        XCTAssertTrue(logged().contains("dropped micro-batch 0 of step 0: weights for step 1 came first"), logged())
+        try send(Message(kind: .bye))
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "the worker did not leave")
+        ended = true
     }
 
     /// A hand-played worker answers the coordinator's work: gradients without their buckets, a
@@ -147,7 +178,7 @@ final class GradientBucketTests: XCTestCase {
         let microBatch = try w.fields(WorkFields.self).microBatch
 
         let wire = WireFloats(precision: config.wirePrecision, layout: trainer.network.store.layout)
-        let buckets = GradientBuckets(wire: wire, bytes: 16384)
+        let buckets = ParameterBuckets(wire: wire, bytes: 16384)
         XCTAssertGreaterThan(buckets.count, 2)
         let zeros = [Float](repeating: 0, count: wire.count)
         func bucket(_ b: Int, tensors: Range<Int>? = nil) throws -> Message {
