@@ -1,7 +1,8 @@
 // The coordinator as a gradient source: hands each step's micro-batches to whichever workers are
 // alive (ShardFields first for samples they lack), up to two per worker so that none waits for its
-// next one, collects every result exactly once, hands out the next step's micro-batches before the
-// engine's update (workers decode them meanwhile), and after the update broadcasts the new weights. The engine (Training) does the reduction and the
+// next one, collects every result exactly once (gradients arrive bucket by bucket, GradientAssembly.swift),
+// hands out the next step's micro-batches before the engine's update (workers decode them meanwhile),
+// and after the update broadcasts the new weights bucket by bucket. The engine (Training) does the reduction and the
 // optimizer, exactly as in one process. It never waits on a peer: sends do not block, a peer that
 // stops reading or answering is dropped and its work requeued, and what a peer reports is checked
 // against what it was given.
@@ -30,8 +31,9 @@ public final class Coordinator: GradientSource {
         /// Micro-batches a worker holds at most: one it computes, the next it decodes meanwhile
         /// (the next step's, once this step's are all handed out).
         public var outstanding = 2
-        /// Bytes of wire frame per gradient bucket (``ParameterBuckets``), told to every worker in
-        /// its welcome: a worker sends each bucket as soon as backward has computed it.
+        /// Bytes of wire frame per bucket of the weights and of the gradients (``ParameterBuckets``),
+        /// told to every worker in its welcome: the weights go out bucket by bucket, and a worker
+        /// sends each bucket of its gradient as soon as backward has computed it.
         public var bucketBytes = ParameterBuckets.defaultBytes
         public init() {}
     }

@@ -22,6 +22,8 @@ public struct ParameterBuckets: Sendable, Equatable {
     /// before the last weights arrive, large enough that the per-message cost (a header, a
     /// CRC-32C) stays negligible. PyTorch DDP's first bucket is 1 MB too.
     public static let defaultBytes = 1 << 20
+    /// A bucket size no layout reaches: one bucket, weights and gradients whole.
+    public static let whole = Int.max
 
     /// Each bucket's parameter tensors, as a range of tensor indices in layout order; bucket b
     /// ends where bucket b + 1 starts, bucket 0 starts at tensor 0, the last ends at the last tensor.

@@ -163,7 +163,7 @@ public struct GradientFields: Codable, Sendable {
     public var hasStatistics: Bool
     public var failures: [String]
     /// Seconds of forward, loss and backward (for the step-time split). Decoding and augmenting run
-    /// ahead on another thread and are not counted.
+    /// ahead on another thread and are not counted, nor are waits for weights still on the way.
     public var computeSeconds: Double
 
     public init(microBatch: Int, lossSum: Float, labelled: Float, samples: Int, hasStatistics: Bool, failures: [String],

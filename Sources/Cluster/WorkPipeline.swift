@@ -191,8 +191,13 @@ final class WorkPipeline: @unchecked Sendable {
             }
             let scratch = UnsafePointer(computer.network.store.gradients.base)
             var failed: Error?
+            var waited = 0.0  // for weights still on the way: transfer, not compute
             let r = try computer.compute(batch, step: Int(job.step), epoch: job.fields.epoch, index: job.fields.microBatch,
-                                         weightsNeeded: { [self] t in try load(weights, tensors: t) },
+                                         weightsNeeded: { [self] t in
+                                             let asked = Date()
+                                             try load(weights, tensors: t)
+                                             waited += Date().timeIntervalSince(asked)
+                                         },
                                          gradientsReady: { [self] first in
                 guard failed == nil else { return }
                 do { for b in buckets.ready(from: first, after: unsent) { try send(b, scratch) } } catch { failed = error }
@@ -204,7 +209,7 @@ final class WorkPipeline: @unchecked Sendable {
                 if let stats = r.batchStatistics { bulk.append(.floats(stats)) }
                 let fields = GradientFields(microBatch: job.fields.microBatch, lossSum: r.lossSum, labelled: r.labelled, samples: r.samples,
                                             hasStatistics: r.batchStatistics != nil, failures: r.failures,
-                                            computeSeconds: Date().timeIntervalSince(started))
+                                            computeSeconds: Date().timeIntervalSince(started) - waited)
                 return .gradients(try Message(kind: .gradients, step: job.step, fields, bulk: bulk))
             }
         } catch is Superseded {

@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
           help: "oneDNN's batch norm then its ReLU6, as before the fused kernels (to compare them).") var unfusedNorm = false
     @Option(help: "What the backbone's convolutions multiply in: f32, or bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX), as train --precision.")
     var precision: ComputePrecision = .f32
-    @Option(name: .customLong("bucket-mb"), help: "With --profile: the gradient buckets (as train --bucket-mb) whose ready times to print.")
+    @Option(name: .customLong("bucket-mb"), help: "With --profile: the buckets (as train --bucket-mb) whose times to print: when the forward first needs each one's weights, when backward makes its gradient final.")
     var bucketMB: Double = Double(ParameterBuckets.defaultBytes) / 1_048_576
     @Option(name: .customLong("wire-precision"), help: "With --profile: the wire precision of those buckets (f32, bf16, fp16).")
     var wirePrecision: WirePrecision = .bf16
@@ -103,7 +103,7 @@ struct Bench: ParsableCommand {
                                resize: .letterbox, augmentation: .none, microBatch: batch)
         let plan = StepPlan(samples: batch, config: config)
         let source = FixedBatch(MicroBatchComputer(config: config, network: network), batch: randomBatch(batch, seed: 1))
-        source.readiness = profile ? GradientReadiness() : nil
+        source.readiness = profile ? BucketTiming() : nil
         let engine = TrainingEngine(config: config, trainer: Trainer(network: network, config: tc), plan: plan, source: source,
                                     validation: nil)
         let timer = StepTimes(profileFrom: profile ? warmup : nil, network: network)
@@ -122,25 +122,30 @@ struct Bench: ParsableCommand {
         if let readiness = source.readiness { printBuckets(readiness, layout: network.store.layout) }
     }
 
-    /// When each gradient bucket of a worker with this micro-batch would be final, seconds after
-    /// its compute starts (medians over the profiled steps): the input of scripts/scaling-model.py.
-    private func printBuckets(_ readiness: GradientReadiness, layout: ParameterLayout) {
+    /// When a worker with this micro-batch would first need each bucket of its weights, and when
+    /// each bucket of its gradient would be final, seconds after its compute starts (medians over
+    /// the profiled steps): the input of scripts/scaling-model.py.
+    private func printBuckets(_ readiness: BucketTiming, layout: ParameterLayout) {
         let wire = WireFloats(precision: wirePrecision, layout: layout)
         let buckets = ParameterBuckets(wire: wire, bytes: max(1, Int(bucketMB * 1_048_576)))
         let compute = median(readiness.computeSeconds)
         let ready = buckets.tensors.enumerated().map { b, tensors in
             b == 0 ? compute : median(readiness.seconds.map { reports in reports.first { $0.first <= tensors.lowerBound }?.seconds ?? compute })
         }
-        print(String(format: "gradient buckets (%@ on the wire, %.2f MiB each; bucket 0 travels with the answer): compute %.0f ms",
+        let needed = buckets.tensors.map { tensors in
+            median(readiness.asked.map { asks in asks.first { $0.upTo > tensors.lowerBound }?.seconds ?? 0 })
+        }
+        print(String(format: "buckets (%@ on the wire, %.2f MiB each): compute %.0f ms; weights bucket first needed, gradient bucket final at",
                      "\(wirePrecision)", bucketMB, compute * 1000))
-        for b in buckets.tensors.indices.reversed() {
+        for b in buckets.tensors.indices {
             let t = buckets.tensors[b]
-            print("  bucket " + pad("\(b)", 3) + String(format: " %6.2f MB  ready at %6.1f ms (%3.0f%%)  ", Double(buckets.frameBytes[b]) / 1e6,
+            print("  bucket " + pad("\(b)", 3) + String(format: " %6.2f MB  needed at %6.1f ms (%3.0f%%), final at %6.1f ms (%3.0f%%)  ",
+                                                        Double(buckets.frameBytes[b]) / 1e6, needed[b] * 1000, 100 * needed[b] / compute,
                                                         ready[b] * 1000, 100 * ready[b] / compute)
                   + "\(layout.parameters[t.lowerBound].name) ... \(layout.parameters[t.upperBound - 1].name)")
         }
         emit(["bench": "keypoints_buckets", "threads": Engine.threads, "batch": batch, "wire": "\(wirePrecision)", "compute_s": compute,
-              "bucket_bytes": buckets.frameBytes, "ready_s": ready])
+              "bucket_bytes": buckets.frameBytes, "needed_s": needed, "ready_s": ready])
     }
 
     /// The network as trained (BN and ReLU6 layers of their own): what PyTorch's eval() runs too.
@@ -214,7 +219,7 @@ private final class FixedBatch: GradientSource {
     let computer: MicroBatchComputer
     let batch: LoadedBatch
     /// Records when backward finishes each run of tensors while the network profiles.
-    var readiness: GradientReadiness?
+    var readiness: BucketTiming?
     init(_ computer: MicroBatchComputer, batch: LoadedBatch) { self.computer = computer; self.batch = batch }
 
     func gradients(for work: StepWork, shouldStop: () -> Bool) throws -> SourcedGradients {
@@ -223,18 +228,22 @@ private final class FixedBatch: GradientSource {
                 return try computer.compute(batch, step: work.step, epoch: work.epoch, index: index)
             }
             let started = Date()
-            var reports: [(first: Int, seconds: Double)] = []
+            var reports: [(first: Int, seconds: Double)] = [], asks: [(upTo: Int, seconds: Double)] = []
             let result = try computer.compute(batch, step: work.step, epoch: work.epoch, index: index,
+                                              weightsNeeded: { asks.append(($0, Date().timeIntervalSince(started))) },
                                               gradientsReady: { reports.append(($0, Date().timeIntervalSince(started))) })
             readiness.seconds.append(reports)
+            readiness.asked.append(asks)
             readiness.computeSeconds.append(Date().timeIntervalSince(started))
             return result
         })
     }
 }
 
-/// Per profiled micro-batch: when backward reported tensors `first`... final, and the whole compute, seconds from its start.
-private final class GradientReadiness {
+/// Per profiled micro-batch: when the forward asked for tensors 0..<`upTo`, when backward reported
+/// tensors `first`... final, and the whole compute, seconds from its start.
+private final class BucketTiming {
+    var asked: [[(upTo: Int, seconds: Double)]] = []
     var seconds: [[(first: Int, seconds: Double)]] = []
     var computeSeconds: [Double] = []
 }

@@ -30,16 +30,23 @@ struct MicroBatchOptions: ParsableArguments {
     @Option(help: "What the backbone's convolutions multiply in: bf16 (oneDNN's bf16 kernels, on CPUs with AVX512-BF16 or AMX; weights, optimizer, reduction and BN statistics stay f32), f32, or auto: bf16 where this machine's CPU has it, else f32 (a resumed run keeps its own). Part of the run: every worker computes in it.")
     var precision: PrecisionChoice = .auto
     @Option(name: .customLong("bucket-mb"),
-            help: "MiB of wire frame per gradient bucket: a worker sends each bucket of a micro-batch's gradient as soon as backward has computed it (the head and last blocks first), so the transfer overlaps the rest of the backward, as PyTorch DDP's bucket_cap_mb. Changes no result.")
-    var bucketMB: Double = Double(ParameterBuckets.defaultBytes) / 1_048_576
+            help: "MiB of wire frame per bucket of the weights and gradients: workers start their forward on the first weights buckets and send each gradient bucket as soon as backward has computed it, so the transfer overlaps the compute (as PyTorch DDP's bucket_cap_mb). Default: 1 when workers connect over TCP; whole frames for workers on this machine (train --workers, coordinator --bind ipc://), whose transfer is CPU work that would only move into their compute. Changes no result.")
+    var bucketMB: Double?
 
     func validate() throws {
         guard microBatch >= 1 else { throw ValidationError("--micro-batch must be at least 1") }
-        guard bucketMB > 0, bucketMB <= 1024 else { throw ValidationError("--bucket-mb must be above 0 and at most 1024") }
+        if let bucketMB, !(bucketMB > 0 && bucketMB <= 1024) { throw ValidationError("--bucket-mb must be above 0 and at most 1024") }
     }
 
-    /// `--bucket-mb` in bytes (at least 1).
-    var bucketBytes: Int { max(1, Int(bucketMB * 1_048_576)) }
+    /// `--bucket-mb` in bytes (at least 1), or by default 1 MiB for workers on other hosts (`bind`
+    /// on TCP) and whole frames for workers on this machine (an ipc:// `bind`). On one machine the
+    /// workers' cores are all computing, and moving the coordinator's and the sockets' copying into
+    /// their compute made 2 local workers 2-9% slower (docs/SCALING.md); across a network the link
+    /// is the wall and the overlap hides it.
+    func bucketBytes(bind: String) -> Int {
+        if let bucketMB { return max(1, Int(bucketMB * 1_048_576)) }
+        return bind.hasPrefix("ipc://") ? ParameterBuckets.whole : ParameterBuckets.defaultBytes
+    }
 
     /// What the run computes in: `--precision`, `auto` resolved (a resumed run's recorded
     /// precision, else bf16 where this CPU has it), or f32 with a warning where `bf16` was asked

@@ -114,7 +114,7 @@ struct Distributed {
         defer { zap?.stop() }
         let faults = run.options.faults
         let store = run.trainer.network.store, wire = WireFloats(precision: run.config.wirePrecision, layout: store.layout)
-        let bucketBytes = run.options.microBatch.bucketBytes, buckets = ParameterBuckets(wire: wire, bytes: bucketBytes)
+        let bucketBytes = run.options.microBatch.bucketBytes(bind: bind), buckets = ParameterBuckets(wire: wire, bytes: bucketBytes)
         // A worker's send queue holds a step's weights (a message per bucket) and its work and shards.
         let transport = try ZMQCoordinatorTransport(context: context, bind: bind,
                                                     heartbeat: (faults.heartbeatInterval, faults.heartbeatTimeout), curve: curve?.0,
