@@ -175,13 +175,24 @@ final class TrainCommandTests: XCTestCase {
 
     func testBenchPrintsJSONFigures() throws {
         let r = try BinaryRunner.run(["bench", "--alpha", "0.25", "--input-size", "96", "--batch", "2",
-                                      "--warmup", "0", "--steps", "1", "--profile"])
+                                      "--warmup", "0", "--steps", "1", "--profile", "--bucket-mb", "0.1"])
         XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)")
         let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
-        XCTAssertEqual(lines.count, 6, r.stdout)   // train; infer and infer_folded at batch 1 and 2; data
+        XCTAssertEqual(lines.count, 7, r.stdout)   // train; buckets (--profile); infer and infer_folded at batch 1 and 2; data
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
         XCTAssertEqual(first?["bench"] as? String, "keypoints_train")
         XCTAssertGreaterThan(first?["img_s_median"] as? Double ?? 0, 0)
         XCTAssertTrue(r.stdout.contains("1x1 convolution"), r.stdout)
+        // When each bucket's weights are first needed and its gradient final (scripts/scaling-model.py reads it).
+        let buckets = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+        XCTAssertEqual(buckets["bench"] as? String, "keypoints_buckets")
+        let bytes = buckets["bucket_bytes"] as? [Int] ?? [], needed = buckets["needed_s"] as? [Double] ?? []
+        let ready = buckets["ready_s"] as? [Double] ?? [], compute = buckets["compute_s"] as? Double ?? 0
+        XCTAssertEqual(bytes.reduce(0, +), 2 * 484_440, "bf16 frames of every parameter")
+        XCTAssertEqual([needed.count, ready.count], [bytes.count, bytes.count])
+        XCTAssertGreaterThanOrEqual(bytes.count, 4, "0.1 MiB buckets of 0.97 MB")
+        XCTAssertEqual(needed, needed.sorted(), "the forward needs the buckets in order")
+        XCTAssertEqual(ready.first, compute, "bucket 0 is final when the compute ends")
+        XCTAssertTrue(ready.dropFirst().allSatisfy { $0 > (needed.last ?? 0) && $0 < compute }, "\(ready) against \(needed)")
     }
 }
