@@ -57,7 +57,7 @@ final class WorkPipeline: @unchecked Sendable {
 
     /// With `inMemoryInputs`, every job of a size already decoded reuses that batch's tensors (the
     /// distributed path measured without its input pipeline, as PyTorch's benchmarks feed tensors).
-    /// Gradients travel cut into `buckets` (one bucket: whole, in the gradients message).
+    /// Weights arrive and gradients leave cut into `buckets` (one bucket: whole).
     init(computer: MicroBatchComputer, loader: BatchLoader, wire: WireFloats, buckets: ParameterBuckets, inMemoryInputs: Bool = false) {
         self.computer = computer
         self.loader = loader

@@ -1,6 +1,7 @@
 // A worker process: joins a coordinator, keeps the samples it is sent, and answers each work
-// message with the gradients of that micro-batch, decoding the next one while it computes
-// (WorkPipeline.swift). It needs no access to the dataset files. It
+// message with the gradients of that micro-batch, decoding the next one while it computes, taking
+// weights and sending gradients in buckets while the network computes (WorkPipeline.swift). It
+// needs no access to the dataset files. It
 // checks everything it receives as the coordinator does: a malformed message is logged and dropped,
 // and what it cannot work with is reported to the coordinator before the worker leaves.
 import Compute
@@ -162,8 +163,8 @@ public final class Worker {
     }
 
     /// Builds the model and loader of the welcome's configuration (unless it is the one held), and
-    /// a new pipeline that sends gradients in buckets of `bucketBytes`: what was in flight belonged
-    /// to the coordinator's previous life.
+    /// a new pipeline that takes weights and sends gradients in buckets of `bucketBytes` (bytes of
+    /// wire frame): what was in flight belonged to the coordinator's previous life.
     private func join(_ config: RunConfig, bucketBytes: Int) throws {
         if let wrong = Self.inconsistency(config) { throw Leaving(reason: "the coordinator's run configuration \(wrong)") }
         guard bucketBytes >= 1 else { throw Leaving(reason: "the coordinator's welcome asks for buckets of \(bucketBytes) bytes") }
