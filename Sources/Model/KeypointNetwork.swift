@@ -142,9 +142,8 @@ public final class KeypointNetwork {
     /// `head.maps.weight` the head's `maps`').
     private lazy var owners: [Int?] = {
         let backboneCount = backbone.layers.count
-        return store.layout.parameters.map { spec in
-            layers.indices.firstIndex { i in spec.name.hasPrefix("\(i < backboneCount ? "backbone" : "head").\(layers[i].name).") }
-        }
+        let prefixes = layers.enumerated().map { i, l in "\(i < backboneCount ? "backbone" : "head").\(l.name)." }
+        return store.layout.parameters.map { spec in prefixes.firstIndex { spec.name.hasPrefix($0) } }
     }()
 
     /// For each layer i: the first tensor index from which every parameter tensor belongs to
