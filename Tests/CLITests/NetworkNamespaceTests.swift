@@ -68,9 +68,11 @@ final class NetworkNamespaceTests: XCTestCase {
         try worker.run()
         defer { if worker.isRunning { worker.terminate() } }
 
+        // 30 steps: long enough (a second or two) that the rogue's reconnects (every 100 ms) reach the
+        // coordinator while it runs; 3 steps took 0.2 s, and the refusal was sometimes not yet logged.
         let r = try sh("cd \(root.path) && OMP_WAIT_POLICY=passive ip netns exec \(c) \(bin) coordinator --bind tcp://\(subnet).1:5599 "
                        + "--curve-secret \(keys.path)/coordinator.key --authorized-keys \(admitted.path) "
-                       + "--data cards/labels.csv --out run --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 3")
+                       + "--data cards/labels.csv --out run --alpha 0.25 --input-size 96 --hidden 8 --batch-size 4 --micro-batch 2 --steps 30")
         let workerText = String(decoding: workerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         worker.waitUntilExit()
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
