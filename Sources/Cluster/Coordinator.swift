@@ -143,7 +143,6 @@ public final class Coordinator: GradientSource {
             members.clearAssignments()
         }
         ahead = nil
-        assembly.reset()
         defer { current = nil; assembly.reset() }
         let stepStarted = Date()
         var lastProbe = Date(), lastStall = Date(), lastWait = Date.distantPast

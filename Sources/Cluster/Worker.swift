@@ -23,7 +23,7 @@ public final class Worker {
     private var wire: WireFloats?
     /// How weights and gradients are cut into buckets (from the welcome's bucket size).
     private var buckets: ParameterBuckets?
-    /// The step of the latest weights received (the pipeline loads them when it is free).
+    /// The step of the latest weights whose bucket 0 came (the pipeline adopts them when it is free).
     private var weightsStep: UInt64?
     /// Seconds without any message after which the worker sends a heartbeat. A coordinator that
     /// does not know this worker (it restarted) answers with `rejoin`; silence alone never makes
